@@ -1,0 +1,72 @@
+"""The Flask application factory. Nothing runs at import time.
+
+    flask --app app run        # the web app
+    flask --app app worker     # an RQ worker (see workers/cli.py)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_htmx import HTMX
+from flask_wtf.csrf import CSRFProtect
+
+from review import db, redis_conn
+from review.config import settings_from_env
+
+csrf = CSRFProtect()
+htmx = HTMX()
+
+DEFAULTS: dict[str, Any] = {
+    "RQ_QUEUE_NAME": "workbench",
+    "LEASE_SECONDS": 300,
+    "SWEEP_INTERVAL_SECONDS": 30,
+    "SWEEP_PENDING_AFTER_SECONDS": 60,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+    "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+}
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app. `config` replaces the environment (tests pass theirs in)."""
+    app = Flask(__name__, template_folder="templates", static_folder="static")
+    app.config.update(DEFAULTS)
+    app.config.update(settings_from_env() if config is None else config)
+
+    db.init_app(app)
+    redis_conn.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+
+    from review.web import security
+
+    security.init_app(app)
+    _register_blueprints(app)
+    _register_cli(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from review.web.api import bp as api_bp
+    from review.web.auth import bp as auth_bp
+    from review.web.exports import bp as exports_bp
+    from review.web.queue import bp as queue_bp
+
+    csrf.exempt(api_bp)  # the API authenticates with bearer tokens, never cookies
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(queue_bp)
+    app.register_blueprint(exports_bp, url_prefix="/ml")
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+
+
+def _register_cli(app: Flask) -> None:
+    from review.cli import seed_cli, tokens_cli, users_cli
+    from workers.cli import worker_command
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(tokens_cli)
+    app.cli.add_command(seed_cli)
+    app.cli.add_command(worker_command)

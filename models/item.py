@@ -1,0 +1,131 @@
+"""An item under review, with its AI recommendation, routing history and human review."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, utcnow
+
+# pending: waiting for a recommendation and routing; needs_review: queued for a person;
+# auto_approved: the policy approved it; decided: a person approved or overrode it.
+ITEM_STATUSES = ("pending", "needs_review", "auto_approved", "decided")
+# ok: a recommendation was made; none: the recommender had nothing to say (e.g. untrained);
+# unavailable: the AI failed; budget_exhausted: the queue's AI budget is spent.
+AI_STATUSES = ("ok", "none", "unavailable", "budget_exhausted")
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("queue_id", "external_id"),
+        # Serves "claim the next item": status filter, then priority and age order.
+        Index("ix_items_claim", "queue_id", "status", "priority", "id"),
+        Index("ix_items_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]]
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    final_label: Mapped[str | None] = mapped_column(String(100))
+    ai_status: Mapped[str | None] = mapped_column(String(20))
+    ai_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    routed_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    leased_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    lease_started_at: Mapped[datetime | None]
+    lease_expires_at: Mapped[datetime | None]
+
+    queue = relationship("Queue")
+    recommendation: Mapped[Recommendation | None] = relationship(back_populates="item")
+    routings: Mapped[list[RoutingRecord]] = relationship(
+        back_populates="item", order_by="RoutingRecord.id"
+    )
+    review: Mapped[Review | None] = relationship(back_populates="item")
+
+
+class Recommendation(Base):
+    """The AI's advice for an item: at most one per item, so the recommend job is idempotent."""
+
+    __tablename__ = "recommendations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), unique=True)
+    source: Mapped[str] = mapped_column(String(20))  # local | claude | external
+    model: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str | None] = mapped_column(String(100))
+    label: Mapped[str] = mapped_column(String(100))
+    confidence: Mapped[float]
+    rationale: Mapped[str] = mapped_column(Text, default="")
+    latency_ms: Mapped[float | None]
+    input_tokens: Mapped[int | None]
+    output_tokens: Mapped[int | None]
+    cache_read_tokens: Mapped[int | None]
+    cost_usd: Mapped[float | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    item: Mapped[Item] = relationship(back_populates="recommendation")
+
+
+class RoutingRecord(Base):
+    """Why an item went where it went: the policy version and threshold applied."""
+
+    __tablename__ = "routing_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    policy_version_id: Mapped[int] = mapped_column(ForeignKey("policy_versions.id"))
+    route: Mapped[str] = mapped_column(String(20))  # auto_approve | review
+    threshold: Mapped[float | None]
+    confidence: Mapped[float | None]
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    item: Mapped[Item] = relationship(back_populates="routings")
+    policy_version = relationship("PolicyVersion")
+
+
+class Review(Base):
+    """A person's decision on an item. One per item: the unique key makes double decisions impossible."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), unique=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    action: Mapped[str] = mapped_column(String(20))  # approved | overridden
+    ai_label: Mapped[str | None] = mapped_column(String(100))
+    final_label: Mapped[str] = mapped_column(String(100))
+    reason_code: Mapped[str | None] = mapped_column(String(100))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    seconds_on_item: Mapped[float | None]
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    item: Mapped[Item] = relationship(back_populates="review")
+    reviewer = relationship("User")
+
+
+class ModelVersion(Base):
+    """A trained local model for a queue. The artifact is a pickled scikit-learn pipeline we wrote."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("queue_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id"), index=True)
+    version: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(40))
+    trained_on: Mapped[int]
+    metrics: Mapped[dict[str, Any]]
+    artifact: Mapped[bytes] = mapped_column(LargeBinary)
+    is_active: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,1 @@
+"""Review Workbench: human-in-the-loop review of AI recommendations."""

@@ -1,0 +1,1 @@
+"""Use cases. Plain functions that take a Session, never commit, and raise ServiceError."""
