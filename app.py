@@ -1,7 +1,7 @@
 """The Flask application factory. Nothing runs at import time.
 
-    flask --app app run        # the web app
-    flask --app app worker     # an RQ worker (see workers/cli.py)
+flask --app app run        # the web app
+flask --app app worker     # an RQ worker (see workers/cli.py)
 """
 
 from __future__ import annotations

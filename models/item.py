@@ -95,7 +95,7 @@ class RoutingRecord(Base):
 
 
 class Review(Base):
-    """A person's decision on an item. One per item: the unique key makes double decisions impossible."""
+    """A person's decision on an item. One per item: the unique key forbids double decisions."""
 
     __tablename__ = "reviews"
 
@@ -115,7 +115,7 @@ class Review(Base):
 
 
 class ModelVersion(Base):
-    """A trained local model for a queue. The artifact is a pickled scikit-learn pipeline we wrote."""
+    """A trained local model for a queue. The artifact is a pickled scikit-learn pipeline."""
 
     __tablename__ = "model_versions"
     __table_args__ = (UniqueConstraint("queue_id", "version"),)

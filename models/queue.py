@@ -32,7 +32,7 @@ class Queue(Base):
 
 
 class PolicyVersion(Base):
-    """One version of a queue's threshold policy. Rows are never updated: a change is a new version."""
+    """One version of a queue's threshold policy. Never updated: a change is a new version."""
 
     __tablename__ = "policy_versions"
     __table_args__ = (UniqueConstraint("queue_id", "version"),)

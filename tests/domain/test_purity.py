@@ -4,8 +4,19 @@ import ast
 from pathlib import Path
 
 DOMAIN = Path(__file__).resolve().parents[2] / "review" / "domain"
-FORBIDDEN = {"flask", "flask_login", "flask_wtf", "flask_htmx", "sqlalchemy", "alembic",
-             "rq", "redis", "anthropic", "models", "workers"}
+FORBIDDEN = {
+    "flask",
+    "flask_login",
+    "flask_wtf",
+    "flask_htmx",
+    "sqlalchemy",
+    "alembic",
+    "rq",
+    "redis",
+    "anthropic",
+    "models",
+    "workers",
+}
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -24,8 +35,10 @@ def test_domain_modules_import_no_frameworks():
     modules = sorted(DOMAIN.glob("*.py"))
     assert modules, "review/domain has no modules"
     offenders = {
-        path.name: sorted(imported_roots(path) & FORBIDDEN
-                          | {m for m in imported_roots(path) if m.startswith("review.")})
+        path.name: sorted(
+            imported_roots(path) & FORBIDDEN
+            | {m for m in imported_roots(path) if m.startswith("review.")}
+        )
         for path in modules
     }
     assert {name: bad for name, bad in offenders.items() if bad} == {}

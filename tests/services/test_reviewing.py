@@ -79,7 +79,8 @@ def test_expired_lease_returns_the_item_to_the_queue(app, factory):
     with app.app_context():
         session = db_session()
         session.execute(
-            update(Item).where(Item.id == item_id)
+            update(Item)
+            .where(Item.id == item_id)
             .values(lease_expires_at=utcnow() - timedelta(seconds=1))
         )
         session.commit()
@@ -107,7 +108,10 @@ def test_override_records_label_reason_and_time(app, factory):
         assert (item.status, item.final_label, item.leased_by_id) == ("decided", "reject", None)
         review = item.review
         assert (review.action, review.ai_label, review.reason_code) == (
-            "overridden", "approve", "wrong_label")
+            "overridden",
+            "approve",
+            "wrong_label",
+        )
         assert review.seconds_on_item is not None and review.seconds_on_item >= 0
 
 
@@ -118,8 +122,12 @@ def test_second_decision_is_refused_and_changes_nothing(app, factory):
     item_id = claim(app, queue.slug, alice.id)
     decide(app, item_id, alice.id, {"action": "approve"})
     with pytest.raises(Conflict, match=f"already decided by {alice.email}"):
-        decide(app, item_id, alice.id, {"action": "override", "label": "reject",
-                                         "reason_code": "wrong_label"})
+        decide(
+            app,
+            item_id,
+            alice.id,
+            {"action": "override", "label": "reject", "reason_code": "wrong_label"},
+        )
     with app.app_context():
         session = db_session()
         assert session.get(Item, item_id).final_label == "approve"
