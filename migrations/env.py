@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 import models
+from models.base import UTCDateTime
 from review.config import database_url
 
 config = context.config
@@ -15,6 +16,13 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = models.Base.metadata
+
+
+def render_item(type_, obj, autogen_context):  # type: ignore[no-untyped-def]
+    """Render our UTCDateTime as a plain timestamptz so migrations never import model code."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def _url() -> str:
@@ -38,7 +46,10 @@ def run_migrations_online() -> None:
     with connectable.connect() as connection:
         # Batch mode lets ALTER TABLE work on SQLite by rebuilding the table.
         context.configure(
-            connection=connection, target_metadata=target_metadata, render_as_batch=True
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            render_item=render_item,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -3,7 +3,7 @@
 from models.audit import AuditEvent
 from models.base import Base
 from models.item import Item, ModelVersion, Recommendation, Review, RoutingRecord
-from models.queue import PolicyVersion, Queue
+from models.queue import PolicyVersion, Queue, QueueMember
 from models.user import ApiToken, User
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "ModelVersion",
     "PolicyVersion",
     "Queue",
+    "QueueMember",
     "Recommendation",
     "Review",
     "RoutingRecord",

@@ -47,3 +47,15 @@ class PolicyVersion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     queue: Mapped[Queue] = relationship(back_populates="policies")
+
+
+class QueueMember(Base):
+    """A user assigned to work on a queue (reviewers review it, policy owners tune it)."""
+
+    __tablename__ = "queue_members"
+    __table_args__ = (UniqueConstraint("queue_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
