@@ -1,0 +1,54 @@
+"""The login and logout pages."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from review.db import db_session
+from review.services import accounts, audit
+from review.web.auth import bp
+from review.web.auth.forms import LoginForm, LogoutForm
+from review.web.auth.navigation import home_url, safe_next
+from review.web.security import has_role
+
+INVALID_CREDENTIALS = "Invalid email or password."
+
+
+@bp.app_context_processor
+def _template_helpers() -> dict[str, object]:
+    """Helpers every page template uses: role checks for the nav and the logout form."""
+    return {"has_role": has_role, "logout_form": LogoutForm}
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():  # type: ignore[no-untyped-def]
+    """Show the login form; on a valid POST log the user in and send them on."""
+    if current_user.is_authenticated:
+        return redirect(home_url(current_user))
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = safe_next(request.args.get("next"))
+        return render_template("auth/login.html", form=form)
+    if not form.validate_on_submit():
+        return render_template("auth/login.html", form=form), 422
+    session = db_session()
+    user = accounts.authenticate(session, form.email.data, form.password.data)
+    if user is None:
+        audit.record(session, "auth.login_failed", email=form.email.data.strip().lower()[:254])
+        session.commit()
+        # One message for both cases, so the form does not reveal which emails exist.
+        return render_template("auth/login.html", form=form, login_error=INVALID_CREDENTIALS), 422
+    login_user(user)
+    audit.record(session, "auth.login", user=user)
+    session.commit()
+    return redirect(safe_next(form.next.data) or home_url(user))
+
+
+@bp.post("/logout")
+@login_required
+def logout():  # type: ignore[no-untyped-def]
+    """Log out (POST only, CSRF-checked by CSRFProtect) and return to the login page."""
+    logout_user()
+    flash("You have been logged out.", "info")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,7 @@
+"""Reviewer pages: the queue list, the review screen and the decision endpoint."""
+
+from flask import Blueprint
+
+bp = Blueprint("queue", __name__)
+
+from review.web.queue import payload, routes  # noqa: E402,F401  (registers views and filters)

@@ -1,0 +1,76 @@
+"""Turning an item's JSON payload into something a person can read.
+
+The template does the rendering (and so the escaping); this module only sorts values into
+kinds. Long strings become paragraphs, scalars and short strings a key-value list, and
+objects and lists nested definition lists down to MAX_DEPTH, below which the rest is shown
+as compact JSON text so a hostile, deeply nested payload cannot exhaust the renderer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from review.web.queue import bp
+
+# Strings at most this long, without line breaks, read better in the key-value list.
+SHORT_TEXT = 80
+MAX_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class PayloadView:
+    texts: list[tuple[str, str]]
+    fields: list[tuple[str, Any]]
+    nested: list[tuple[str, Any]]
+
+
+def _is_short_text(value: str) -> bool:
+    return len(value) <= SHORT_TEXT and "\n" not in value
+
+
+def payload_view(payload: dict[str, Any]) -> PayloadView:
+    """Sort the payload's top-level fields into paragraphs, key-value pairs and nested data."""
+    texts, fields, nested = [], [], []
+    for key, value in payload.items():
+        if isinstance(value, str) and not _is_short_text(value):
+            texts.append((key, value))
+        elif isinstance(value, dict | list):
+            nested.append((key, value))
+        else:
+            fields.append((key, value))
+    return PayloadView(texts, fields, nested)
+
+
+@bp.app_template_filter("payload_kind")
+def payload_kind(value: Any) -> str:
+    """ "object", "list", "text" or "scalar": which way the template draws the value."""
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "text"
+    return "scalar"
+
+
+@bp.app_template_filter("paragraphs")
+def paragraphs(text: str) -> list[str]:
+    """Split text on blank lines; single line breaks stay inside a paragraph."""
+    return [part for part in re.split(r"\n\s*\n", text.strip()) if part.strip()] or [""]
+
+
+@bp.app_template_filter("scalar_text")
+def scalar_text(value: Any) -> str:
+    """Numbers as written, booleans and null as JSON spells them."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return str(value)
+
+
+@bp.app_template_filter("compact_json")
+def compact_json(value: Any) -> str:
+    """JSON text for data nested too deep to draw; the template escapes it like any text."""
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))

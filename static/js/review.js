@@ -1,0 +1,222 @@
+/*
+ * Keyboard shortcuts and focus handling for the review screen (queue/review.html).
+ *
+ *   a          approve the AI's label
+ *   o          override: focus the label choices
+ *   1..9       choose the nth label (switches to override)
+ *   Enter      in override mode, submit the override
+ *   Ctrl+Enter submit from anywhere, even while typing a comment
+ *   ?          show or hide the shortcut list;  Escape closes it (or leaves a text field)
+ *
+ * Letter and digit keys are ignored while the focus is in a text field or a select, so
+ * typing a comment or picking a reason code by its first letter never decides an item.
+ */
+(function () {
+  "use strict";
+
+  var TYPING_FIELDS =
+    "textarea, select, input:not([type=radio]):not([type=checkbox]):not([type=button]):not([type=submit])";
+  var lastShownItem = null;
+
+  function byId(id) { return document.getElementById(id); }
+  function decisionForm() { return byId("decision-form"); }
+
+  function isTyping(target) {
+    return target instanceof Element && (target.matches(TYPING_FIELDS) || target.isContentEditable);
+  }
+
+  function busy() {
+    // htmx marks the form while its request is in flight: ignore keys so one press = one decision.
+    var form = decisionForm();
+    return Boolean(form && form.classList.contains("htmx-request"));
+  }
+
+  function setMode(mode) {
+    var form = decisionForm();
+    if (form) { form.dataset.mode = mode; }
+  }
+
+  function mode() {
+    var form = decisionForm();
+    return form ? form.dataset.mode : null;
+  }
+
+  function approve() {
+    var button = byId("approve-button");
+    if (button && !button.disabled) { button.click(); }
+  }
+
+  function submitOverride() {
+    var button = byId("override-button");
+    if (button) {
+      setMode("override");
+      button.click();
+    }
+  }
+
+  function focusOverride() {
+    var form = decisionForm();
+    if (!form) { return; }
+    setMode("override");
+    var radio = form.querySelector("input[name=label]:checked") || form.querySelector("input[name=label]");
+    if (radio) { radio.focus(); }
+  }
+
+  function chooseLabel(digit) {
+    var form = decisionForm();
+    var radio = form && form.querySelector('input[name=label][data-key="' + digit + '"]');
+    if (!radio) { return; }
+    radio.checked = true;
+    setMode("override");
+    radio.focus();
+  }
+
+  function toggleHelp(show) {
+    var dialog = byId("shortcut-help");
+    if (!dialog) { return; }
+    var open = typeof show === "boolean" ? show : !dialog.open;
+    if (open && !dialog.open) {
+      dialog.showModal();
+    } else if (!open && dialog.open) {
+      dialog.close();
+    }
+  }
+
+  function focusDecisionArea() {
+    var area = byId("decision");
+    if (area) { area.focus({ preventScroll: true }); }
+  }
+
+  function onKeydown(event) {
+    if (event.defaultPrevented || event.altKey || event.metaKey || event.repeat) { return; }
+    var dialog = byId("shortcut-help");
+    var helpOpen = Boolean(dialog && dialog.open);
+    var typing = isTyping(event.target);
+
+    if (event.key === "Escape") {
+      if (helpOpen) {
+        toggleHelp(false);
+        event.preventDefault();
+      } else if (typing) {
+        focusDecisionArea();  // leave the field so the shortcuts work again
+        event.preventDefault();
+      }
+      return;
+    }
+    if (helpOpen && event.key !== "?") { return; }
+    if (!decisionForm() && event.key !== "?") { return; }
+    if (busy()) { event.preventDefault(); return; }
+
+    if (event.key === "Enter" && event.ctrlKey) {
+      event.preventDefault();
+      if (mode() === "override") { submitOverride(); } else { approve(); }
+      return;
+    }
+    if (event.ctrlKey) { return; }
+    if (typing) {
+      // Enter on the reason-code select submits the override instead of opening the list.
+      if (event.key === "Enter" && event.target.tagName === "SELECT" && mode() === "override") {
+        event.preventDefault();
+        submitOverride();
+      }
+      return;
+    }
+    if (event.key === "Enter") {
+      var onControl = event.target instanceof Element && event.target.matches("button, a, summary");
+      if (mode() === "override" && !onControl) {
+        event.preventDefault();
+        submitOverride();
+      }
+      return;
+    }
+
+    var handled = true;
+    if (event.key === "?") {
+      toggleHelp();
+    } else if (event.key === "a") {
+      approve();
+    } else if (event.key === "o") {
+      focusOverride();
+    } else if (/^[1-9]$/.test(event.key)) {
+      chooseLabel(event.key);
+    } else {
+      handled = false;
+    }
+    if (handled) { event.preventDefault(); }
+  }
+
+  function announce(text) {
+    var region = byId("review-status");
+    if (region) { region.textContent = text; }
+  }
+
+  function showError(text) {
+    var box = byId("review-error");
+    if (!box) { return; }
+    box.textContent = text;
+    box.hidden = !text;
+  }
+
+  // Called for the item element on page load and after every swap of it.
+  function itemShown(section) {
+    showError("");
+    var externalId = section.dataset.externalId || "";
+    var invalid = section.querySelector("[aria-invalid=true], .field-error");
+    if (invalid) {
+      var field = invalid.matches("input, select, textarea")
+        ? invalid
+        : section.querySelector("#override-section input[name=label]");
+      (field || byId("decision") || section).focus();
+    } else if (externalId && externalId !== lastShownItem) {
+      window.scrollTo(0, 0);
+      focusDecisionArea();
+    }
+    if (externalId !== lastShownItem) {
+      announce(externalId ? "Item " + externalId + " loaded" : "Nothing to review right now");
+    }
+    lastShownItem = externalId;
+  }
+
+  document.addEventListener("keydown", onKeydown, true);
+
+  document.addEventListener("click", function (event) {
+    var target = event.target instanceof Element ? event.target : null;
+    if (target && target.closest("[data-help-toggle]")) { toggleHelp(true); }
+    if (target && target.closest("[data-help-close]")) { toggleHelp(false); }
+  });
+
+  // Choosing a label with the mouse also means "override".
+  document.addEventListener("change", function (event) {
+    if (event.target instanceof Element && event.target.matches("#decision-form input[name=label]")) {
+      setMode("override");
+    }
+  });
+
+  document.addEventListener("htmx:load", function (event) {
+    var elt = event.detail && event.detail.elt;
+    if (elt && elt.id === "review-item") { itemShown(elt); }
+  });
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    // A lapsed login answers with the login page (after a redirect): go there for real.
+    var url = event.detail.xhr && event.detail.xhr.responseURL;
+    if (url && new URL(url).pathname === "/login") {
+      event.detail.shouldSwap = false;
+      window.location.assign(url);
+    }
+  });
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr ? event.detail.xhr.status : "";
+    showError("The decision could not be sent (HTTP " + status + "). Reload the page and try again.");
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    showError("The server could not be reached. Check your connection and try again.");
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var section = byId("review-item");
+    if (section) { itemShown(section); }
+  });
+})();

@@ -1,0 +1,77 @@
+"""CSRF protection on the browser pages: htmx sends the token as a header, forms as a field."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from sqlalchemy import select
+
+from models import Item, Review
+from review.db import db_session
+from tests.conftest import csrf_from, login
+from tests.web.ui_helpers import add_items, htmx_headers, shown_item
+
+
+def decided_items(app) -> list[tuple[int, str]]:
+    with app.app_context():
+        session = db_session()
+        reviewed = session.execute(select(Review.item_id, Review.action)).all()
+        return [tuple(row) for row in reviewed]
+
+
+def test_every_page_carries_the_token_for_htmx(client, factory):
+    factory.queue("support")
+    login(client, factory.user("reviewer").email)
+    page = client.get("/queues/support/review").text
+    token = csrf_from(page)
+    headers = json.loads(re.search(r"<body hx-headers='([^']+)'", page).group(1))
+    assert headers == {"X-CSRFToken": token}
+
+
+def test_decision_without_the_csrf_header_is_rejected_and_changes_nothing(app, client, factory):
+    factory.queue("support")
+    add_items(app, "support", 1)
+    login(client, factory.user("reviewer").email)
+    page = client.get("/queues/support/review")
+    item_id, _ = shown_item(page.text)
+    url = f"/queues/support/items/{item_id}/decision"
+
+    rejected = client.post(url, data={"action": "approve"}, headers=htmx_headers(None))
+    assert rejected.status_code == 400
+    assert "CSRF" in rejected.text
+    forged = client.post(url, data={"action": "approve"}, headers=htmx_headers("not-the-token"))
+    assert forged.status_code == 400
+    assert decided_items(app) == []
+    with app.app_context():
+        assert db_session().get(Item, item_id).status == "needs_review"
+
+    accepted = client.post(
+        url, data={"action": "approve"}, headers=htmx_headers(csrf_from(page.text))
+    )
+    assert accepted.status_code == 200
+    assert decided_items(app) == [(item_id, "approved")]
+
+
+def test_a_token_from_another_session_is_rejected(app, factory):
+    factory.queue("support")
+    add_items(app, "support", 1)
+    victim, attacker = app.test_client(), app.test_client()
+    login(victim, factory.user("reviewer").email)
+    login(attacker, factory.user("reviewer").email)
+    item_id, _ = shown_item(victim.get("/queues/support/review").text)
+    attacker_token = csrf_from(attacker.get("/").text)
+    response = victim.post(
+        f"/queues/support/items/{item_id}/decision",
+        data={"action": "approve"},
+        headers=htmx_headers(attacker_token),
+    )
+    assert response.status_code == 400
+    assert decided_items(app) == []
+
+
+def test_login_form_needs_its_csrf_field(client, factory):
+    user = factory.user("reviewer")
+    response = client.post("/login", data={"email": user.email, "password": "password123"})
+    assert response.status_code == 400
+    assert client.get("/").status_code == 302  # not logged in

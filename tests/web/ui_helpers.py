@@ -1,0 +1,60 @@
+"""Helpers for the browser-page tests: items that are ready for review, and page parsing."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from review.db import db_session
+from review.services import ingest, queues
+
+
+def add_items(
+    app,
+    queue_slug: str,
+    count: int = 1,
+    *,
+    payload: dict[str, Any] | None = None,
+    label: str = "approve",
+    confidence: float = 0.42,
+    prefix: str = "item",
+    with_recommendation: bool = True,
+) -> list[str]:
+    """Ingest `count` items with an external recommendation (routed to review at once,
+    since a new queue's policy auto-approves nothing). Returns their external ids."""
+    raw_items = []
+    for number in range(1, count + 1):
+        raw: dict[str, Any] = {
+            "external_id": f"{prefix}-{number}",
+            "payload": payload if payload is not None else {"text": f"Ticket {prefix} {number}"},
+        }
+        if with_recommendation:
+            raw["recommendation"] = {
+                "label": label,
+                "confidence": confidence,
+                "model": "test-model",
+                "model_version": "7",
+                "rationale": "The customer says the issue is solved.",
+            }
+        raw_items.append(raw)
+    with app.app_context():
+        session = db_session()
+        queue = queues.get_queue(session, queue_slug)
+        parsed, _ = ingest.parse_ingest_body({"items": raw_items}, queue)
+        ingest.ingest(session, queue, parsed)
+        session.commit()
+    return [raw["external_id"] for raw in raw_items]
+
+
+def shown_item(html: str) -> tuple[int, str] | None:
+    """(item id, external id) of the item on a review page or fragment, or None if empty."""
+    match = re.search(r'data-item-id="(\d+)" data-external-id="([^"]*)"', html)
+    return (int(match.group(1)), match.group(2)) if match else None
+
+
+def htmx_headers(csrf_token: str | None) -> dict[str, str]:
+    """What htmx sends when the decision form (target #review-item) is submitted."""
+    headers = {"HX-Request": "true", "HX-Target": "review-item"}
+    if csrf_token is not None:
+        headers["X-CSRFToken"] = csrf_token
+    return headers
