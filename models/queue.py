@@ -23,6 +23,8 @@ class Queue(Base):
     reason_codes: Mapped[list[str]]
     recommender_kind: Mapped[str] = mapped_column(String(20), default="local")
     recommender_model: Mapped[str | None] = mapped_column(String(100))
+    # Where reviewers send items that need a senior reviewer (a second-level queue).
+    escalation_queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -66,7 +66,7 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
         if not url:
             pytest.skip("TEST_DATABASE_URL is not set; PostgreSQL run skipped")
         reset_postgres_schema(url)
-    command.upgrade(alembic_config(url), "head")
+    command.upgrade(alembic_config(url), "heads")
     yield url
 
 

@@ -39,7 +39,7 @@ def scratch_url(request, tmp_path):
 
 def test_upgrade_matches_models_and_downgrade_removes_everything(scratch_url):
     config = alembic_config(scratch_url)
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")
 
     engine = create_engine(scratch_url)
     with engine.connect() as conn:
@@ -51,6 +51,6 @@ def test_upgrade_matches_models_and_downgrade_removes_everything(scratch_url):
     assert remaining == set()
 
     # And back up again: a downgrade must leave the database upgradeable.
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")
     assert set(models.Base.metadata.tables) <= set(inspect(engine).get_table_names())
     engine.dispose()
