@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 RECOMMEND_JOB = "workers.jobs.recommend_items"
 # Items per job: amortises job overhead and lets the recommender score a batch at once.
-ITEMS_PER_JOB = 50
+ITEMS_PER_JOB = 500
 JOB_TIMEOUT_SECONDS = 600
 
 

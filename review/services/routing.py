@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from models import Item, Queue, Recommendation, RoutingRecord
+from models import Item, PolicyVersion, Queue, Recommendation, RoutingRecord
 from models.base import utcnow
 from review.domain.policy import AiAdvice, route
 from review.services import audit
@@ -58,9 +58,14 @@ def route_item(
     recommendation: Recommendation | None,
     ai_status: str = "ok",
     ai_error: str | None = None,
+    policy: PolicyVersion | None = None,
 ) -> RoutingRecord:
-    """Route a pending item: auto-approve it or queue it for review, and record why."""
-    policy = current_policy(session, queue)
+    """Route a pending item: auto-approve it or queue it for review, and record why.
+
+    `policy` is the queue's current policy if the caller already has it (a batch of items
+    then costs one policy query, not one per item).
+    """
+    policy = policy or current_policy(session, queue)
     advice = AiAdvice(recommendation.label, recommendation.confidence) if recommendation else None
     decision = route(as_threshold_policy(policy), advice)
     now = utcnow()

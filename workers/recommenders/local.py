@@ -1,0 +1,295 @@
+"""The local recommender: TF-IDF + logistic regression trained on a queue's human decisions.
+
+Training (`train_for_queue`) stores the fitted scikit-learn pipeline, pickled, as the
+queue's active ModelVersion; recommending (`local_recommender_for`) loads the active one,
+keeping loaded pipelines in a small per-process cache keyed by ModelVersion.id. The
+artifact is a pickle we wrote ourselves, so loading it is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import random
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from models import Item, ModelVersion, Queue, Review
+from review.domain.calibration import reliability
+from review.services import audit
+from review.services.routing import RecommendationInput
+from workers.recommenders.base import NoRecommendation, Recommender, RecommenderUnavailable
+from workers.recommenders.text import payload_document
+
+log = logging.getLogger(__name__)
+
+MODEL_KIND = "tfidf-logreg"
+MIN_DECISIONS = 20
+MIN_LABELS = 2
+MIN_PER_LABEL = 5
+HOLDOUT_FRACTION = 0.2
+# Sigmoid calibration with 3-fold CV needs every fold to see each label a few times.
+CALIBRATION_FOLDS = 3
+CALIBRATE_MIN_PER_LABEL = 15
+RETRAIN_EVERY = 25
+MAX_TRAINING_DECISIONS = 50_000
+_CACHE_SIZE = 8
+# Keyed by (ModelVersion.id, created_at): SQLite may reuse the id of a deleted row.
+_model_cache: OrderedDict[tuple[int, str], Pipeline] = OrderedDict()
+
+
+def version_name(version: int) -> str:
+    return f"local-v{version}"
+
+
+def label_counts(session: Session, queue_id: int) -> Counter[str]:
+    """How many human decisions the queue has, per final label."""
+    rows = session.execute(
+        select(Review.final_label, func.count())
+        .join(Item, Item.id == Review.item_id)
+        .where(Item.queue_id == queue_id)
+        .group_by(Review.final_label)
+    )
+    return Counter({label: count for label, count in rows})
+
+
+def untrainable_reason(counts: Counter[str]) -> str | None:
+    """Why these decisions cannot train a model, or None if they can."""
+    total = sum(counts.values())
+    if total < MIN_DECISIONS:
+        return f"needs at least {MIN_DECISIONS} decisions, has {total}"
+    well_covered = [label for label, count in counts.items() if count >= MIN_PER_LABEL]
+    if len(well_covered) < MIN_LABELS:
+        return f"needs at least {MIN_LABELS} labels with {MIN_PER_LABEL}+ decisions each"
+    return None
+
+
+def training_due(session: Session, queue_id: int) -> bool:
+    """True when the queue can be trained and has RETRAIN_EVERY new decisions since its
+    active model (or has no model yet)."""
+    counts = label_counts(session, queue_id)
+    if untrainable_reason(counts) is not None:
+        return False
+    trained_on = session.scalar(
+        select(ModelVersion.trained_on).where(
+            ModelVersion.queue_id == queue_id, ModelVersion.is_active.is_(True)
+        )
+    )
+    return trained_on is None or sum(counts.values()) - trained_on >= RETRAIN_EVERY
+
+
+def stratified_holdout(
+    labels: Sequence[str], fraction: float, seed: int = 0
+) -> tuple[list[int], list[int]]:
+    """Indices (train, eval): about `fraction` of each label held out, at least one for a
+    label with MIN_PER_LABEL+ examples, none for rarer labels (they are too few to spare)."""
+    by_label: dict[str, list[int]] = {}
+    for index, label in enumerate(labels):
+        by_label.setdefault(label, []).append(index)
+    rng = random.Random(seed)
+    train: list[int] = []
+    held: list[int] = []
+    for label in sorted(by_label):
+        indices = by_label[label]
+        rng.shuffle(indices)
+        n_held = max(1, round(len(indices) * fraction)) if len(indices) >= MIN_PER_LABEL else 0
+        held.extend(indices[:n_held])
+        train.extend(indices[n_held:])
+    return sorted(train), sorted(held)
+
+
+def build_pipeline(calibrated: bool) -> Pipeline:
+    classifier: Any = LogisticRegression(C=10.0, max_iter=2000)
+    if calibrated:
+        classifier = CalibratedClassifierCV(classifier, method="sigmoid", cv=CALIBRATION_FOLDS)
+    return Pipeline(
+        [
+            ("tfidf", TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1)),
+            ("classifier", classifier),
+        ]
+    )
+
+
+def _evaluate(pipeline: Pipeline, documents: list[str], labels: list[str]) -> dict[str, float]:
+    probabilities = pipeline.predict_proba(documents)
+    classes = list(pipeline.classes_)
+    confidences = [min(1.0, float(row.max())) for row in probabilities]
+    predicted = [classes[int(row.argmax())] for row in probabilities]
+    correct = [guess == label for guess, label in zip(predicted, labels, strict=True)]
+    calibration = reliability((c, ok, 1.0) for c, ok in zip(confidences, correct, strict=True))
+    return {
+        "accuracy": sum(correct) / len(correct),
+        "ece": calibration.expected_calibration_error,
+        "mean_confidence": sum(confidences) / len(confidences),
+    }
+
+
+def _decisions(session: Session, queue_id: int) -> list[tuple[dict[str, Any], str]]:
+    rows = session.execute(
+        select(Item.payload, Review.final_label)
+        .join(Review, Review.item_id == Item.id)
+        .where(Item.queue_id == queue_id)
+        .order_by(Review.id.desc())
+        .limit(MAX_TRAINING_DECISIONS)
+    )
+    return [(payload, label) for payload, label in rows]
+
+
+def train_for_queue(session: Session, queue: Queue) -> ModelVersion | None:
+    """Train on the queue's human decisions and store the result as its active model.
+
+    Returns None, storing nothing, when the decisions do not pass the gate (at least
+    MIN_DECISIONS decisions, MIN_LABELS labels with MIN_PER_LABEL+ each). The model is
+    fitted on a stratified 80% and scored on the held-out 20%, so the metrics describe
+    the stored model. Does not commit.
+    """
+    decisions = _decisions(session, queue.id)
+    counts = Counter(label for _, label in decisions)
+    if (reason := untrainable_reason(counts)) is not None:
+        log.info("queue %s not trained: %s", queue.slug, reason)
+        return None
+    documents = [payload_document(payload) for payload, _ in decisions]
+    labels = [label for _, label in decisions]
+    train, held = stratified_holdout(labels, HOLDOUT_FRACTION)
+    train_counts = Counter(labels[i] for i in train)
+    calibrated = min(train_counts.values()) >= CALIBRATE_MIN_PER_LABEL
+    pipeline = build_pipeline(calibrated)
+    pipeline.fit([documents[i] for i in train], [labels[i] for i in train])
+    metrics: dict[str, Any] = _evaluate(
+        pipeline, [documents[i] for i in held], [labels[i] for i in held]
+    )
+    metrics.update(
+        n_train=len(train),
+        n_eval=len(held),
+        label_counts=dict(sorted(counts.items())),
+        labels=[str(label) for label in pipeline.classes_],
+        calibration=(
+            f"sigmoid, {CALIBRATION_FOLDS}-fold CalibratedClassifierCV"
+            if calibrated
+            else "none: plain logistic regression probabilities (a label has fewer than "
+            f"{CALIBRATE_MIN_PER_LABEL} training decisions)"
+        ),
+    )
+    return _store(session, queue, pipeline, metrics, trained_on=sum(counts.values()))
+
+
+def _store(
+    session: Session, queue: Queue, pipeline: Pipeline, metrics: dict[str, Any], trained_on: int
+) -> ModelVersion:
+    latest = session.scalar(
+        select(func.max(ModelVersion.version)).where(ModelVersion.queue_id == queue.id)
+    )
+    session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.queue_id == queue.id, ModelVersion.is_active.is_(True))
+        .values(is_active=False)
+    )
+    model = ModelVersion(
+        queue_id=queue.id,
+        version=(latest or 0) + 1,
+        kind=MODEL_KIND,
+        trained_on=trained_on,
+        metrics=metrics,
+        artifact=pickle.dumps(pipeline, protocol=pickle.HIGHEST_PROTOCOL),
+        is_active=True,
+    )
+    session.add(model)
+    session.flush()
+    audit.record(
+        session,
+        "model.trained",
+        queue_id=queue.id,
+        version=version_name(model.version),
+        accuracy=metrics["accuracy"],
+        ece=metrics["ece"],
+        n_train=metrics["n_train"],
+        n_eval=metrics["n_eval"],
+    )
+    log.info(
+        "queue %s: trained %s on %d decisions (accuracy %.3f, ECE %.3f)",
+        queue.slug, version_name(model.version), trained_on, metrics["accuracy"], metrics["ece"],
+    )
+    return model
+
+
+class LocalRecommender:
+    """Scores items with one fitted pipeline; all items in a single predict call."""
+
+    def __init__(self, pipeline: Pipeline, version: int, labels: Sequence[str]) -> None:
+        self.pipeline = pipeline
+        self.version = version_name(version)
+        self.labels = set(labels)
+
+    def recommend(self, items: Sequence[Item]) -> list[RecommendationInput | None]:
+        if not items:
+            return []
+        started = time.perf_counter()
+        probabilities = self.pipeline.predict_proba([payload_document(i.payload) for i in items])
+        latency_ms = (time.perf_counter() - started) * 1000 / len(items)
+        classes = [str(label) for label in self.pipeline.classes_]
+        return [self._advice(row, classes, latency_ms) for row in probabilities]
+
+    def _advice(
+        self, row: Any, classes: list[str], latency_ms: float
+    ) -> RecommendationInput | None:
+        ranked = [int(i) for i in row.argsort()[::-1]]
+        label = classes[ranked[0]]
+        if label not in self.labels:  # the queue dropped a label the model still knows
+            return None
+        runner_up = ""
+        if len(ranked) > 1:
+            runner_up = f"; next: {classes[ranked[1]]} {float(row[ranked[1]]):.2f}"
+        return RecommendationInput(
+            source="local",
+            model=MODEL_KIND,
+            model_version=self.version,
+            label=label,
+            confidence=min(1.0, max(0.0, float(row[ranked[0]]))),
+            rationale=f"{self.version} learned from past decisions{runner_up}",
+            latency_ms=latency_ms,
+        )
+
+
+def _load_pipeline(session: Session, model_id: int, created_at: datetime) -> Pipeline:
+    key = (model_id, created_at.isoformat())
+    if key in _model_cache:
+        _model_cache.move_to_end(key)
+        return _model_cache[key]
+    artifact = session.scalar(select(ModelVersion.artifact).where(ModelVersion.id == model_id))
+    pipeline = pickle.loads(artifact)  # noqa: S301 - our own artifact, written by _store
+    _model_cache[key] = pipeline
+    while len(_model_cache) > _CACHE_SIZE:
+        _model_cache.popitem(last=False)
+    return pipeline
+
+
+def local_recommender_for(session: Session, queue: Queue) -> Recommender:
+    """The queue's active local model, or a recommender with nothing to say if untrained.
+
+    Raises RecommenderUnavailable if the stored artifact cannot be loaded.
+    """
+    active = session.execute(
+        select(ModelVersion.id, ModelVersion.version, ModelVersion.created_at)
+        .where(ModelVersion.queue_id == queue.id, ModelVersion.is_active.is_(True))
+        .order_by(ModelVersion.id.desc())
+        .limit(1)
+    ).first()
+    if active is None:
+        return NoRecommendation()
+    try:
+        pipeline = _load_pipeline(session, active.id, active.created_at)
+    except Exception as exc:  # a corrupt or incompatible pickle must not strand items
+        raise RecommenderUnavailable(
+            f"{version_name(active.version)} could not be loaded: {exc}"
+        ) from exc
+    return LocalRecommender(pipeline, active.version, queue.labels)

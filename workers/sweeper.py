@@ -1,0 +1,106 @@
+"""The sweeper: re-enqueues items left pending, so every accepted item ends in a decision.
+
+Items stay pending when Redis was unreachable at ingest, when a worker died mid-job (RQ
+then marks the job failed/abandoned, but the item is still pending), or when a job was
+lost. Every SWEEP_INTERVAL_SECONDS one worker host (whoever wins a Redis lock) enqueues
+recommend jobs for pending items untouched for SWEEP_PENDING_AFTER_SECONDS. The recommend
+job skips items no longer pending, so a spurious re-enqueue costs a little work, nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from datetime import timedelta
+
+from flask import Flask
+from redis import Redis
+from rq import Queue
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from models import Item
+from models.base import utcnow
+from review.db import get_database
+from review.redis_conn import get_redis, get_rq_queue
+from review.services.pipeline import enqueue_recommendations
+
+log = logging.getLogger(__name__)
+
+# Bounds one sweep's memory and job burst; the rest waits for the next sweep.
+MAX_ITEMS_PER_SWEEP = 20_000
+
+
+def sweep_once(session: Session, rq_queue: Queue, older_than_seconds: float) -> int:
+    """Enqueue recommend jobs for pending items not updated for `older_than_seconds`.
+
+    The swept items' updated_at is bumped and committed *before* enqueueing: a job that
+    starts at once must not find them locked by this transaction, and a backlog that is
+    merely slow is not swept again until another full cutoff has passed. Returns how
+    many items were enqueued (0 if Redis refused them; they will be swept again).
+    """
+    now = utcnow()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    ids = list(
+        session.scalars(
+            select(Item.id)
+            .where(Item.status == "pending", Item.updated_at < cutoff)
+            .order_by(Item.id)
+            .limit(MAX_ITEMS_PER_SWEEP)
+        )
+    )
+    if not ids:
+        return 0
+    for start in range(0, len(ids), 1000):
+        session.execute(
+            update(Item)
+            .where(Item.id.in_(ids[start : start + 1000]), Item.status == "pending")
+            .values(updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    session.commit()
+    if not enqueue_recommendations(rq_queue, ids):
+        return 0
+    log.info("re-enqueued %d pending items", len(ids))
+    return len(ids)
+
+
+def lock_key(rq_queue: Queue) -> str:
+    return f"{rq_queue.name}:sweeper-lock"
+
+
+def acquire_sweep_lock(redis: Redis, key: str, ttl_seconds: int) -> bool:
+    """True for the one caller per `ttl_seconds` that wins the lock (SET NX EX).
+
+    The lock is not released after a sweep: it is the "one sweep per interval across all
+    hosts" rule, and it expires by itself when the interval is over.
+    """
+    return bool(redis.set(key, secrets.token_hex(8), nx=True, ex=max(1, int(ttl_seconds))))
+
+
+def sweep_if_leader(app: Flask) -> int | None:
+    """Sweep once if this process wins the interval's lock. None if another holds it."""
+    with app.app_context():
+        rq_queue = get_rq_queue()
+        interval = app.config["SWEEP_INTERVAL_SECONDS"]
+        if not acquire_sweep_lock(get_redis(), lock_key(rq_queue), interval):
+            return None
+        with get_database().session() as session:
+            return sweep_once(session, rq_queue, app.config["SWEEP_PENDING_AFTER_SECONDS"])
+
+
+def run_sweeper(app: Flask, stop_event: threading.Event) -> None:
+    """Sweep every SWEEP_INTERVAL_SECONDS until `stop_event` is set.
+
+    Never dies: a database or Redis error is logged and the next interval tries again.
+    """
+    interval = app.config["SWEEP_INTERVAL_SECONDS"]
+    log.info("sweeper started: every %ss, items pending > %ss", interval,
+             app.config["SWEEP_PENDING_AFTER_SECONDS"])
+    while not stop_event.is_set():
+        try:
+            sweep_if_leader(app)
+        except Exception:
+            log.exception("sweep failed; retrying in %ss", interval)
+        stop_event.wait(interval)

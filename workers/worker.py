@@ -1,0 +1,57 @@
+"""The RQ worker for the app's queue.
+
+Every job runs inside the app's context, so jobs reach the database and Redis through
+review.db and review.redis_conn. The forking worker runs each job in a child process; the
+child must not touch the parent's pooled database connections (two processes talking on
+one socket corrupt both), so it starts from a fresh pool.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from redis import Redis
+from rq import Queue, SimpleWorker, Worker
+from rq.executions import Execution
+from rq.job import Job
+
+# Imported here, in the parent, so a forked child finds the jobs (and scikit-learn) loaded
+# instead of importing them afresh for every job: that took seconds per job.
+import workers.jobs  # noqa: F401, E402
+
+
+class _AppContextMixin:
+    """Runs each job inside `self.app.app_context()`."""
+
+    app: Flask
+
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        with self.app.app_context():
+            return super().perform_job(job, queue, execution)  # type: ignore[misc]
+
+
+class AppSimpleWorker(_AppContextMixin, SimpleWorker):
+    """Runs jobs in the worker process itself: no fork, so tests and debuggers see them."""
+
+
+class AppWorker(_AppContextMixin, Worker):
+    """Forks a child per job, as RQ does by default, so a crashing job cannot kill the worker."""
+
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        # close=False: drop the inherited pool without closing sockets the parent still uses.
+        self.app.extensions["db"].engine.dispose(close=False)
+        super().main_work_horse(job, queue)
+
+
+def create_worker(app: Flask, *, simple: bool = False) -> Worker | SimpleWorker:
+    """A worker on the app's RQ queue; `simple` runs jobs in-process (SimpleWorker)."""
+    # The web app's connection times out reads after a few seconds so requests fail fast
+    # when Redis is down; a worker blocks on BLPOP for minutes, so it needs its own
+    # connection without a read timeout (with one, every idle wait ends in a timeout error).
+    connection = Redis.from_url(
+        app.config["REDIS_URL"], socket_connect_timeout=5, health_check_interval=30
+    )
+    queue = Queue(app.config["RQ_QUEUE_NAME"], connection=connection)
+    worker_class = AppSimpleWorker if simple else AppWorker
+    worker = worker_class([queue], connection=connection)
+    worker.app = app
+    return worker
