@@ -1,0 +1,82 @@
+"""Who works on which queue.
+
+Reviewers and policy owners see only the queues they are members of; admins and the ML
+team see every queue (the ML team exports across queues).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from models import Queue, QueueMember, User
+from review.services import audit
+from review.services.errors import ValidationFailed
+
+SEES_ALL_QUEUES = ("admin", "ml")
+
+
+def is_member(session: Session, queue: Queue, user: User) -> bool:
+    """True if the user may work on this queue (admins and ML users may see every queue)."""
+    if user.role in SEES_ALL_QUEUES:
+        return True
+    return (
+        session.scalar(
+            select(QueueMember.id).where(
+                QueueMember.queue_id == queue.id, QueueMember.user_id == user.id
+            )
+        )
+        is not None
+    )
+
+
+def queues_for_user(session: Session, user: User) -> list[Queue]:
+    """The queues this user may see, by name."""
+    query = select(Queue).order_by(Queue.name)
+    if user.role not in SEES_ALL_QUEUES:
+        query = query.join(QueueMember, QueueMember.queue_id == Queue.id).where(
+            QueueMember.user_id == user.id
+        )
+    return list(session.scalars(query))
+
+
+def member_ids(session: Session, queue: Queue) -> set[int]:
+    return set(session.scalars(select(QueueMember.user_id).where(QueueMember.queue_id == queue.id)))
+
+
+def set_members(
+    session: Session, queue: Queue, user_ids: Iterable[int], actor: User | None
+) -> tuple[set[int], set[int]]:
+    """Make exactly these users the queue's members. Returns (added ids, removed ids)."""
+    wanted = set(user_ids)
+    known = set(session.scalars(select(User.id).where(User.id.in_(wanted)))) if wanted else set()
+    if unknown := wanted - known:
+        raise ValidationFailed("unknown users", {"members": f"no users with ids {sorted(unknown)}"})
+    current = member_ids(session, queue)
+    added, removed = wanted - current, current - wanted
+    for user_id in sorted(added):
+        session.add(QueueMember(queue_id=queue.id, user_id=user_id))
+    if removed:
+        session.execute(
+            delete(QueueMember).where(
+                QueueMember.queue_id == queue.id, QueueMember.user_id.in_(removed)
+            )
+        )
+    if added or removed:
+        audit.record(
+            session,
+            "queue.members_changed",
+            user=actor,
+            queue_id=queue.id,
+            added=sorted(added),
+            removed=sorted(removed),
+        )
+    return added, removed
+
+
+def add_member(session: Session, queue: Queue, user: User, actor: User | None) -> bool:
+    """Add one member; False if they already were one."""
+    added, _ = set_members(session, queue, member_ids(session, queue) | {user.id}, actor)
+    return bool(added)
