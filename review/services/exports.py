@@ -57,23 +57,26 @@ def iter_decision_rows(
     )
     if overrides_only:
         query = query.where(Review.action == "overridden")
-    for row in session.execute(query):
-        yield {
-            "item_id": row[0],
-            "external_id": row[1],
-            "queue": queue.slug,
-            "ai_label": row[3],
-            "confidence": row[4],
-            "model": row[5],
-            "model_version": row[6],
-            "ai_source": row[7],
-            "final_label": row[9],
-            "overridden": row[8] == "overridden",
-            "reason_code": row[10],
-            "comment": row[11],
-            "seconds_on_item": row[12],
-            "reviewer": row[14],
-            "policy_version": row[15],
-            "created_at": _iso(row[2]),
-            "decided_at": _iso(row[13]),
-        }
+    # Closing the result also closes PostgreSQL's server-side cursor when the consumer
+    # stops early (a client that disconnects mid-download).
+    with session.execute(query) as result:
+        for row in result:
+            yield {
+                "item_id": row[0],
+                "external_id": row[1],
+                "queue": queue.slug,
+                "ai_label": row[3],
+                "confidence": row[4],
+                "model": row[5],
+                "model_version": row[6],
+                "ai_source": row[7],
+                "final_label": row[9],
+                "overridden": row[8] == "overridden",
+                "reason_code": row[10],
+                "comment": row[11],
+                "seconds_on_item": row[12],
+                "reviewer": row[14],
+                "policy_version": row[15],
+                "created_at": _iso(row[2]),
+                "decided_at": _iso(row[13]),
+            }

@@ -46,7 +46,7 @@ def _parse_recommendation(raw: Any, labels: list[str], at: str, errors: dict[str
         errors[at] = "must be an object"
         return None
     label, confidence, model = raw.get("label"), raw.get("confidence"), raw.get("model")
-    rationale = raw.get("rationale", "")
+    rationale, model_version = raw.get("rationale", ""), raw.get("model_version")
     if not isinstance(label, str) or label not in labels:
         errors[f"{at}.label"] = f"must be one of the queue's labels: {', '.join(labels)}"
     if (
@@ -60,6 +60,11 @@ def _parse_recommendation(raw: Any, labels: list[str], at: str, errors: dict[str
         errors[f"{at}.model"] = "must be a non-empty string of at most 100 characters"
     if not isinstance(rationale, str):
         errors[f"{at}.rationale"] = "must be a string"
+    # The column holds 100 characters; PostgreSQL would reject more with a 500.
+    if model_version is not None and (
+        not isinstance(model_version, str) or len(model_version) > 100
+    ):
+        errors[f"{at}.model_version"] = "must be a string of at most 100 characters"
     if any(key.startswith(at) for key in errors):
         return None
     return RecommendationInput(
@@ -68,9 +73,7 @@ def _parse_recommendation(raw: Any, labels: list[str], at: str, errors: dict[str
         label=label,
         confidence=float(confidence),
         rationale=rationale,
-        model_version=raw.get("model_version")
-        if isinstance(raw.get("model_version"), str)
-        else None,
+        model_version=model_version,
     )
 
 
