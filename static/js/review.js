@@ -6,7 +6,13 @@
  *   1..9       choose the nth label (switches to override)
  *   Enter      in override mode, submit the override
  *   Ctrl+Enter submit from anywhere, even while typing a comment
+ *   s          skip: open the skip panel on its reason list; Enter sends it
+ *   e          escalate: open the escalation panel on its note; Enter sends it
+ *   u          undo the decision just made (while its Undo button is shown)
  *   ?          show or hide the shortcut list;  Escape closes it (or leaves a text field)
+ *
+ * While an item is shown the page sends a heartbeat that keeps its lease, and gives the
+ * item back to the queue when the page is closed (sendBeacon on pagehide).
  *
  * Letter and digit keys are ignored while the focus is in a text field or a select, so
  * typing a comment or picking a reason code by its first letter never decides an item.
@@ -26,10 +32,40 @@
   }
 
   function busy() {
-    // htmx marks the form while its request is in flight: ignore keys so one press = one decision.
-    var form = decisionForm();
-    return Boolean(form && form.classList.contains("htmx-request"));
+    // htmx marks a form while its request is in flight: ignore keys so one press = one action.
+    var section = byId("review-item");
+    return Boolean(section && section.querySelector("form.htmx-request"));
   }
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  }
+
+  function openPanel(id, focusId) {
+    var panel = byId(id);
+    if (!panel) { return false; }
+    panel.open = true;
+    var field = byId(focusId);
+    if (field) { field.focus(); }
+    return true;
+  }
+
+  function closePanels() {
+    ["skip-panel", "escalate-panel"].forEach(function (id) {
+      var panel = byId(id);
+      if (panel) { panel.open = false; }
+    });
+  }
+
+  function clickIfPresent(id) {
+    var button = byId(id);
+    if (button && !button.disabled) { button.click(); return true; }
+    return false;
+  }
+
+  // Enter in these fields sends their own form (Shift+Enter makes a new line in a note).
+  var ENTER_SUBMITS = { skip_reason: "skip-button", skip_comment: "skip-button", escalate_comment: "escalate-button" };
 
   function setMode(mode) {
     var form = decisionForm();
@@ -97,6 +133,10 @@
       if (helpOpen) {
         toggleHelp(false);
         event.preventDefault();
+      } else if (event.target instanceof Element && event.target.closest(".side-action")) {
+        closePanels();
+        focusDecisionArea();
+        event.preventDefault();
       } else if (typing) {
         focusDecisionArea();  // leave the field so the shortcuts work again
         event.preventDefault();
@@ -104,9 +144,15 @@
       return;
     }
     if (helpOpen && event.key !== "?") { return; }
-    if (!decisionForm() && event.key !== "?") { return; }
+    if (!decisionForm() && event.key !== "?" && event.key !== "u") { return; }
     if (busy()) { event.preventDefault(); return; }
 
+    var submitter = event.target instanceof Element ? ENTER_SUBMITS[event.target.id] : null;
+    if (event.key === "Enter" && submitter && !event.shiftKey) {
+      event.preventDefault();
+      clickIfPresent(submitter);
+      return;
+    }
     if (event.key === "Enter" && event.ctrlKey) {
       event.preventDefault();
       if (mode() === "override") { submitOverride(); } else { approve(); }
@@ -139,6 +185,12 @@
       focusOverride();
     } else if (/^[1-9]$/.test(event.key)) {
       chooseLabel(event.key);
+    } else if (event.key === "s") {
+      openPanel("skip-panel", "skip_reason");
+    } else if (event.key === "e") {
+      handled = openPanel("escalate-panel", "escalate_comment");
+    } else if (event.key === "u") {
+      handled = clickIfPresent("undo-button");
     } else {
       handled = false;
     }
@@ -157,12 +209,63 @@
     box.hidden = !text;
   }
 
+  // The lease on the shown item: a heartbeat while it is shown, a release when the page goes.
+  var lease = { timer: null, releaseUrl: null };
+
+  function stopHeartbeat() {
+    if (lease.timer) { window.clearInterval(lease.timer); }
+    lease.timer = null;
+    lease.releaseUrl = null;
+  }
+
+  function startHeartbeat(section) {
+    stopHeartbeat();
+    var url = section.dataset.heartbeatUrl;
+    var seconds = Number(section.dataset.heartbeatSeconds || "0");
+    if (!url || !seconds) { return; }
+    lease.releaseUrl = section.dataset.releaseUrl;
+    lease.timer = window.setInterval(function () {
+      fetch(url, { method: "POST", headers: { "X-CSRFToken": csrfToken() }, credentials: "same-origin" })
+        .then(function (response) {
+          if (response.status === 409) {
+            stopHeartbeat();
+            showError("Your hold on this item lapsed and it went back to the queue. " +
+                      "Reload the page to get the next item.");
+          }
+        })
+        .catch(function () { /* offline for a moment: the next beat tries again */ });
+    }, seconds * 1000);
+  }
+
+  function expireUndo(section) {
+    var form = section.querySelector("#undo-form");
+    var deadline = form && Date.parse(form.dataset.deadline);
+    if (!deadline) { return; }
+    window.setTimeout(function () {
+      if (form.isConnected) { form.remove(); }
+    }, Math.max(0, deadline - Date.now()));
+  }
+
+  window.addEventListener("pagehide", function () {
+    if (!lease.releaseUrl || !navigator.sendBeacon) { return; }
+    var data = new FormData();
+    data.append("csrf_token", csrfToken());
+    navigator.sendBeacon(lease.releaseUrl, data);
+    stopHeartbeat();
+  });
+
   // Called for the item element on page load and after every swap of it.
   function itemShown(section) {
     showError("");
+    startHeartbeat(section);
+    expireUndo(section);
     var externalId = section.dataset.externalId || "";
     var invalid = section.querySelector("[aria-invalid=true], .field-error");
-    if (invalid) {
+    var panel = section.dataset.openPanel;
+    if (panel && invalid) {
+      var panelField = section.querySelector("#" + panel + "-panel [aria-invalid=true]");
+      (panelField || byId(panel + "-panel")).focus();
+    } else if (invalid) {
       var field = invalid.matches("input, select, textarea")
         ? invalid
         : section.querySelector("#override-section input[name=label]");

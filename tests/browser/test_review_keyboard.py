@@ -37,7 +37,7 @@ def log_in(page, base_url: str, email: str) -> None:
 
 @pytest.mark.browser
 def test_review_ten_items_with_the_keyboard_only(app, factory, live_server, browser):
-    factory.queue("support", name="Support tickets")
+    support = factory.queue("support", name="Support tickets")
     add_items(
         app,
         "support",
@@ -51,7 +51,7 @@ def test_review_ten_items_with_the_keyboard_only(app, factory, live_server, brow
             "customer": {"id": 4211, "since": "2021-03-04"},
         },
     )
-    factory.user("reviewer", email="keys@example.com")
+    factory.member(support, factory.user("reviewer", email="keys@example.com"))
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     log_in(page, live_server, "keys@example.com")
     page.goto(f"{live_server}/queues/support/review")

@@ -168,7 +168,9 @@ def test_reviewer_cannot_open_the_ml_page(client, factory):
 
 def test_policy_owner_sees_the_queue_list_but_cannot_review(client, factory):
     queue = factory.queue()
-    login(client, factory.user("policy_owner").email)
+    owner = factory.user("policy_owner")
+    factory.member(queue, owner)
+    login(client, owner.email)
     page = client.get("/")
     assert page.status_code == 200
     assert queue.name in page.text

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from models import Item, Review
 from review.db import db_session
 from tests.conftest import csrf_from, login
-from tests.web.ui_helpers import add_items, htmx_headers, shown_item
+from tests.web.ui_helpers import add_items, htmx_headers, reviewer_in, shown_item
 
 
 def decided_items(app) -> list[tuple[int, str]]:
@@ -21,8 +21,8 @@ def decided_items(app) -> list[tuple[int, str]]:
 
 
 def test_every_page_carries_the_token_for_htmx(client, factory):
-    factory.queue("support")
-    login(client, factory.user("reviewer").email)
+    support = factory.queue("support")
+    login(client, reviewer_in(factory, support).email)
     page = client.get("/queues/support/review").text
     token = csrf_from(page)
     headers = json.loads(re.search(r"<body hx-headers='([^']+)'", page).group(1))
@@ -30,9 +30,9 @@ def test_every_page_carries_the_token_for_htmx(client, factory):
 
 
 def test_decision_without_the_csrf_header_is_rejected_and_changes_nothing(app, client, factory):
-    factory.queue("support")
+    support = factory.queue("support")
     add_items(app, "support", 1)
-    login(client, factory.user("reviewer").email)
+    login(client, reviewer_in(factory, support).email)
     page = client.get("/queues/support/review")
     item_id, _ = shown_item(page.text)
     url = f"/queues/support/items/{item_id}/decision"
@@ -54,11 +54,11 @@ def test_decision_without_the_csrf_header_is_rejected_and_changes_nothing(app, c
 
 
 def test_a_token_from_another_session_is_rejected(app, factory):
-    factory.queue("support")
+    support = factory.queue("support")
     add_items(app, "support", 1)
     victim, attacker = app.test_client(), app.test_client()
-    login(victim, factory.user("reviewer").email)
-    login(attacker, factory.user("reviewer").email)
+    login(victim, reviewer_in(factory, support).email)
+    login(attacker, reviewer_in(factory, support).email)
     item_id, _ = shown_item(victim.get("/queues/support/review").text)
     attacker_token = csrf_from(attacker.get("/").text)
     response = victim.post(

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from models import AuditEvent
 from review.db import db_session
 from tests.conftest import csrf_from, login
-from tests.web.ui_helpers import add_items, htmx_headers, shown_item
+from tests.web.ui_helpers import add_items, htmx_headers, reviewer_in, shown_item
 
 
 def review_all(client, slug: str, decisions: list[dict[str, str]]) -> None:
@@ -27,11 +27,11 @@ def review_all(client, slug: str, decisions: list[dict[str, str]]) -> None:
 
 
 def test_ml_page_counts_and_downloads_overrides(app, factory):
-    factory.queue("support", name="Support tickets")
+    support = factory.queue("support", name="Support tickets")
     factory.queue("refunds", name="Refund requests")
     add_items(app, "support", 3)
     reviewer = app.test_client()
-    login(reviewer, factory.user("reviewer", email="rev@example.com").email)
+    login(reviewer, reviewer_in(factory, support, email="rev@example.com").email)
     review_all(
         reviewer,
         "support",

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from models import Item, Review
 from review.db import db_session
 from tests.conftest import csrf_from, login
-from tests.web.ui_helpers import add_items, htmx_headers, shown_item
+from tests.web.ui_helpers import add_items, htmx_headers, reviewer_in, shown_item
 
 
 def count_of(html: str, slug: str, name: str) -> int:
@@ -43,11 +43,12 @@ def decide(client, slug: str, item_id: int, token: str, **form):
 
 
 def test_queue_list_shows_counts_and_start_links(app, client, factory):
-    factory.queue("support", name="Support tickets")
-    factory.queue("refunds", name="Refund requests")
+    support = factory.queue("support", name="Support tickets")
+    refunds = factory.queue("refunds", name="Refund requests")
+    factory.queue("unassigned", name="Not assigned")
     add_items(app, "support", 3)
     add_items(app, "support", 2, prefix="raw", with_recommendation=False)  # waits for the AI
-    login(client, factory.user("reviewer").email)
+    login(client, reviewer_in(factory, support, refunds).email)
     page, token = open_review(client, "support")
     item_id, _ = shown_item(page.text)
     decide(client, "support", item_id, token, action="approve")
@@ -59,10 +60,15 @@ def test_queue_list_shows_counts_and_start_links(app, client, factory):
     assert count_of(html, "refunds", "needs_review") == 0
     assert 'href="/queues/support/review"' in html
     assert 'href="/queues/refunds/review"' in html
+    assert (
+        "unassigned" not in html and "Not assigned" not in html
+    )  # a queue the reviewer is not assigned to is not listed
 
 
 def test_review_page_shows_payload_instructions_and_recommendation(app, client, factory):
-    factory.queue("support", instructions="Close solved tickets.\n\nEscalate legal threats.")
+    support = factory.queue(
+        "support", instructions="Close solved tickets.\n\nEscalate legal threats."
+    )
     add_items(
         app,
         "support",
@@ -75,7 +81,7 @@ def test_review_page_shows_payload_instructions_and_recommendation(app, client, 
             "customer": {"tier": "gold", "orders": [3, 4]},
         },
     )
-    login(client, factory.user("reviewer").email)
+    login(client, reviewer_in(factory, support).email)
     html = client.get("/queues/support/review").text
     assert "Close solved tickets." in html and "Escalate legal threats." in html
     assert '<p class="payload-paragraph">Line one of a long message' in html
@@ -95,17 +101,17 @@ def test_review_page_shows_payload_instructions_and_recommendation(app, client, 
 
 
 def test_reload_resumes_the_same_item(app, client, factory):
-    factory.queue("support")
+    support = factory.queue("support")
     add_items(app, "support", 3)
-    login(client, factory.user("reviewer").email)
+    login(client, reviewer_in(factory, support).email)
     first = shown_item(client.get("/queues/support/review").text)
     assert shown_item(client.get("/queues/support/review").text) == first
 
 
 def test_item_without_recommendation_cannot_be_approved(app, client, factory):
-    factory.queue("manual", recommender={"kind": "none"})
+    manual = factory.queue("manual", recommender={"kind": "none"})
     add_items(app, "manual", 1, with_recommendation=False)
-    login(client, factory.user("reviewer").email)
+    login(client, reviewer_in(factory, manual).email)
     page, token = open_review(client, "manual")
     assert "No AI recommendation" in page.text
     assert "the recommender had nothing to suggest" in page.text
@@ -119,11 +125,11 @@ def test_item_without_recommendation_cannot_be_approved(app, client, factory):
 
 
 def test_two_reviewers_get_different_items(app, factory):
-    factory.queue("support")
+    support = factory.queue("support")
     add_items(app, "support", 2)
     first, second = app.test_client(), app.test_client()
-    login(first, factory.user("reviewer").email)
-    login(second, factory.user("reviewer").email)
+    login(first, reviewer_in(factory, support).email)
+    login(second, reviewer_in(factory, support).email)
     first_item = shown_item(first.get("/queues/support/review").text)
     second_item = shown_item(second.get("/queues/support/review").text)
     assert first_item and second_item
@@ -131,9 +137,9 @@ def test_two_reviewers_get_different_items(app, factory):
 
 
 def test_approve_returns_the_next_item_as_a_fragment(app, client, factory):
-    factory.queue("support")
+    support = factory.queue("support")
     add_items(app, "support", 2)
-    login(client, factory.user("reviewer").email)
+    login(client, reviewer_in(factory, support).email)
     page, token = open_review(client, "support")
     item_id, external_id = shown_item(page.text)
 
@@ -150,9 +156,9 @@ def test_approve_returns_the_next_item_as_a_fragment(app, client, factory):
 
 
 def test_override_records_label_reason_and_comment(app, client, factory):
-    factory.queue("support")
+    support = factory.queue("support")
     add_items(app, "support", 1)
-    login(client, factory.user("reviewer").email)
+    login(client, reviewer_in(factory, support).email)
     page, token = open_review(client, "support")
     item_id, _ = shown_item(page.text)
     response = decide(
@@ -174,9 +180,9 @@ def test_override_records_label_reason_and_comment(app, client, factory):
 
 
 def test_override_without_reason_code_shows_the_error_and_changes_nothing(app, client, factory):
-    factory.queue("support")
+    support = factory.queue("support")
     add_items(app, "support", 2)
-    login(client, factory.user("reviewer").email)
+    login(client, reviewer_in(factory, support).email)
     page, token = open_review(client, "support")
     item_id, _ = shown_item(page.text)
 
@@ -196,9 +202,9 @@ def test_override_without_reason_code_shows_the_error_and_changes_nothing(app, c
 
 
 def test_deciding_twice_from_a_stale_tab_says_who_decided(app, factory):
-    factory.queue("support")
+    support = factory.queue("support")
     add_items(app, "support", 3)
-    first_user = factory.user("reviewer", email="first@example.com")
+    first_user = reviewer_in(factory, support, email="first@example.com")
     tab_one, tab_two = app.test_client(), app.test_client()
     login(tab_one, first_user.email)
     login(tab_two, first_user.email)
@@ -227,9 +233,9 @@ def test_deciding_twice_from_a_stale_tab_says_who_decided(app, factory):
 
 
 def test_decision_without_javascript_redirects_back(app, client, factory):
-    factory.queue("support")
+    support = factory.queue("support")
     add_items(app, "support", 2)
-    login(client, factory.user("reviewer").email)
+    login(client, reviewer_in(factory, support).email)
     page, token = open_review(client, "support")
     item_id, external_id = shown_item(page.text)
 
@@ -252,8 +258,8 @@ def test_decision_without_javascript_redirects_back(app, client, factory):
 
 
 def test_empty_queue_polls_and_picks_up_a_new_item(app, client, factory):
-    factory.queue("support")
-    login(client, factory.user("reviewer").email)
+    support = factory.queue("support")
+    login(client, reviewer_in(factory, support).email)
     page = client.get("/queues/support/review")
     assert "Nothing to review right now" in page.text
     assert re.search(
@@ -274,10 +280,10 @@ def test_empty_queue_polls_and_picks_up_a_new_item(app, client, factory):
 
 
 def test_decision_on_an_item_of_another_queue_is_404(app, client, factory):
-    factory.queue("support")
+    support = factory.queue("support")
     factory.queue("refunds")
     add_items(app, "refunds", 1)
-    login(client, factory.user("reviewer").email)
+    login(client, reviewer_in(factory, support).email)
     _, token = open_review(client, "support")
     with app.app_context():
         other_id = db_session().scalar(select(func.min(Item.id)))
@@ -286,7 +292,7 @@ def test_decision_on_an_item_of_another_queue_is_404(app, client, factory):
 
 
 def test_hostile_payloads_render_escaped_and_can_still_be_decided(app, client, factory):
-    factory.queue("support")
+    support = factory.queue("support")
     deep: object = "bottom-of-the-well"
     for _ in range(50):
         deep = {"level": deep}
@@ -298,7 +304,7 @@ def test_hostile_payloads_render_escaped_and_can_still_be_decided(app, client, f
         "list": ["<b>bold</b>", {"<i>": None}],
     }
     add_items(app, "support", 2, payload=payload)
-    login(client, factory.user("reviewer").email)
+    login(client, reviewer_in(factory, support).email)
     page, token = open_review(client, "support")
     html = page.text
     assert "<script>alert" not in html and "<img src=x" not in html and "<b>bold" not in html

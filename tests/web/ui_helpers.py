@@ -58,3 +58,11 @@ def htmx_headers(csrf_token: str | None) -> dict[str, str]:
     if csrf_token is not None:
         headers["X-CSRFToken"] = csrf_token
     return headers
+
+
+def reviewer_in(factory, *queues, role: str = "reviewer", email: str | None = None):
+    """A new user assigned to these queues (reviewers only work the queues they belong to)."""
+    user = factory.user(role, email=email)
+    for queue in queues:
+        factory.member(queue, user)
+    return user

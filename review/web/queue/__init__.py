@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("queue", __name__)
 
-from review.web.queue import payload, routes  # noqa: E402,F401  (registers views and filters)
+from review.web.queue import actions, highlight, listing, payload, routes  # noqa: E402,F401

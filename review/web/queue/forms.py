@@ -1,11 +1,11 @@
-"""The reviewer's decision form."""
+"""The reviewer's forms: a decision, a skip, an escalation (each carries the CSRF token)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import StringField, TextAreaField
+from wtforms import HiddenField, StringField, TextAreaField
 
 
 class DecisionForm(FlaskForm):
@@ -20,6 +20,8 @@ class DecisionForm(FlaskForm):
     label = StringField()
     reason_code = StringField()
     comment = TextAreaField()
+    # One per rendered item: a repeated submit of the same form is recognised as such.
+    idempotency_key = HiddenField()
 
     def decision_data(self) -> dict[str, Any]:
         """The submitted values in the shape services.reviewing.decide expects."""
@@ -29,3 +31,18 @@ class DecisionForm(FlaskForm):
             "reason_code": self.reason_code.data or None,
             "comment": self.comment.data or "",
         }
+
+
+class SkipForm(FlaskForm):
+    """Pass on an item; the reason is checked by services.review_actions.skip."""
+
+    skip_reason = StringField()
+    skip_comment = TextAreaField()
+
+
+class EscalateForm(FlaskForm):
+    escalate_comment = TextAreaField()
+
+
+class LeaseForm(FlaskForm):
+    """Heartbeat, release and undo carry nothing but the CSRF token."""

@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from review.web.queue import bp
+from review.web.queue.highlight import quotes_found
 
 # Strings at most this long, without line breaks, read better in the key-value list.
 SHORT_TEXT = 80
 MAX_DEPTH = 8
+# Text longer than this starts collapsed to an excerpt, unless the AI's evidence is in it.
+LONG_TEXT = 1500
+EXCERPT = 400
 
 
 @dataclass(frozen=True)
@@ -74,3 +78,17 @@ def scalar_text(value: Any) -> str:
 def compact_json(value: Any) -> str:
     """JSON text for data nested too deep to draw; the template escapes it like any text."""
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+@bp.app_template_filter("collapses")
+def collapses(text: str, evidence: list[str] | None) -> bool:
+    """True if the text is long and holds none of the evidence quotes (which must show)."""
+    return len(text) > LONG_TEXT and not quotes_found([text], evidence or [])[0]
+
+
+@bp.app_template_filter("excerpt")
+def excerpt(text: str) -> str:
+    """The start of a long text, cut at a word boundary where there is one."""
+    cut = text[:EXCERPT]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > EXCERPT // 2 else cut).rstrip() + " …"

@@ -1,150 +1,101 @@
-"""Reviewer pages. Each view parses the request, calls a service, commits and renders."""
+"""Reviewer pages: the queue list and the review loop. Each view parses the request, calls a
+service, commits and renders. Every queue page checks membership (access.py)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import abort, current_app, flash, redirect, render_template, url_for
-from flask_htmx import make_response
+from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
-from jinja2_fragments.flask import render_block
-from werkzeug import Response
 
-from app import htmx
-from models import Item, Queue, User
+from models import Item, Queue
 from models.base import utcnow
 from review.db import db_session
-from review.services import queues, reviewing
-from review.services.errors import Conflict, NotFound, ValidationFailed
+from review.services import members, reviewer_stats, reviewing
+from review.services.errors import Conflict, ValidationFailed
 from review.web.auth.navigation import home_url
 from review.web.queue import bp
+from review.web.queue.access import current, item_in_queue_or_404, member_queue_or_404
 from review.web.queue.forms import DecisionForm
 from review.web.queue.overview import queue_counts
-from review.web.queue.payload import MAX_DEPTH, payload_view
+from review.web.queue.rendering import render_review, vary, wants_fragment
 from review.web.security import has_role, roles_required
-
-# The element that holds the item under review. A request that targets it gets just that
-# fragment (the `item` block of queue/review.html); anything else gets the whole page.
-ITEM_TARGET = "review-item"
-
-# Why there is no recommendation, in words a reviewer understands (keyed by Item.ai_status).
-NO_RECOMMENDATION_REASONS = {
-    None: "no recommendation has been made for this item",
-    "ok": "the recommendation is missing",
-    "none": "the recommender had nothing to suggest (for example, it is not trained yet)",
-    "unavailable": "the AI service could not be reached",
-    "budget_exhausted": "this queue's AI budget is used up",
-}
-
-
-def _user() -> User:
-    return current_user._get_current_object()  # the User row, not Flask-Login's proxy
-
-
-def _queue_or_404(slug: str) -> Queue:
-    try:
-        return queues.get_queue(db_session(), slug)
-    except NotFound:
-        abort(404)
 
 
 @bp.get("/")
 @login_required
 def index():  # type: ignore[no-untyped-def]
-    """Every queue with what awaits review; people without a queue role go to their home."""
+    """The user's queues with what awaits review; people without a queue role go home."""
     if not has_role(current_user, "reviewer", "policy_owner"):
         return redirect(home_url(current_user))
     session = db_session()
-    counts = queue_counts(session, queues.list_queues(session), utcnow())
-    return render_template("queue/index.html", counts=counts)
+    now = utcnow()
+    counts = queue_counts(session, members.queues_for_user(session, current()), now)
+    stats = reviewer_stats.reviewer_stats(session, current(), now)
+    return render_template("queue/index.html", counts=counts, stats=stats)
 
 
 @bp.get("/queues/<slug>/review")
 @roles_required("reviewer")
 def review(slug: str):  # type: ignore[no-untyped-def]
     """Lease the next item to the reviewer (or resume their lease) and show it."""
-    queue = _queue_or_404(slug)
+    queue = member_queue_or_404(slug)
     session = db_session()
-    item = reviewing.claim_next(session, queue, _user(), current_app.config["LEASE_SECONDS"])
+    item = reviewing.claim_next(session, queue, current(), current_app.config["LEASE_SECONDS"])
     session.commit()
-    return _render_review(queue, item)
+    return render_review(queue, item)
 
 
 @bp.post("/queues/<slug>/items/<int:item_id>/decision")
 @roles_required("reviewer")
 def decision(slug: str, item_id: int):  # type: ignore[no-untyped-def]
-    """Record a decision, then show the next item (htmx) or redirect to it (plain form)."""
-    queue = _queue_or_404(slug)
+    """Record a decision (lease holder only, once), then show the next item."""
+    queue = member_queue_or_404(slug)
+    item = item_in_queue_or_404(queue, item_id)
     session = db_session()
-    item = session.get(Item, item_id)
-    if item is None or item.queue_id != queue.id:
-        abort(404)
     form = DecisionForm()
-    notice, saved = None, None
     try:
-        review_row = reviewing.decide(session, item.id, _user(), form.decision_data())
+        review_row = reviewing.decide(
+            session,
+            item.id,
+            current(),
+            form.decision_data(),
+            idempotency_key=form.idempotency_key.data or None,
+            require_lease=True,
+        )
     except ValidationFailed as exc:
         session.rollback()
-        return _render_review(queue, item, form=form, errors=exc.fields, status=422)
+        return render_review(queue, item, form=form, errors=exc.fields, status=422)
     except Conflict as exc:
         session.rollback()
-        notice = f"Item {item.external_id} was not saved: {exc.message}."
-    else:
-        saved = f"Saved {item.external_id}: {review_row.action} as “{review_row.final_label}”."
-        session.commit()
-    if htmx.target != ITEM_TARGET:
-        # Post/Redirect/Get for browsers without JavaScript.
-        flash(notice or saved or "", "warning" if notice else "success")
-        return _vary(redirect(url_for(".review", slug=queue.slug), 303))
-    next_item = reviewing.claim_next(session, queue, _user(), current_app.config["LEASE_SECONDS"])
+        return next_item(queue, notice=f"Item {item.external_id} was not saved: {exc.message}.")
+    saved = f"Saved {item.external_id}: {review_row.action} as “{review_row.final_label}”."
     session.commit()
-    return _render_review(queue, next_item, notice=notice, saved=saved)
+    return next_item(queue, saved=saved, undo_of=review_row)
 
 
-def _vary(response: Response) -> Response:
-    # One URL, two shapes (page or fragment): caches must key on the htmx headers.
-    response.vary.update(("HX-Request", "HX-Target"))
-    return response
-
-
-def _render_review(
+def next_item(
     queue: Queue,
-    item: Item | None,
     *,
-    form: DecisionForm | None = None,
-    errors: dict[str, str] | None = None,
     notice: str | None = None,
     saved: str | None = None,
-    status: int = 200,
-) -> Response:
-    """The review page, or only its item fragment when htmx asks for the item element."""
-    context = _review_context(queue, item, form or DecisionForm(formdata=None), errors or {})
-    context.update(notice=notice, saved=saved)
-    if htmx.target == ITEM_TARGET:
-        body = render_block("queue/review.html", "item", **context)
-    else:
-        body = render_template("queue/review.html", **context)
-    return _vary(make_response(body, status))
+    undo_of: object = None,
+    show: Item | None = None,
+):  # type: ignore[no-untyped-def]
+    """After an action: the next item as a fragment (htmx), or a redirect to it (plain form)."""
+    if not wants_fragment():
+        # Post/Redirect/Get for browsers without JavaScript.
+        flash(notice or saved or "", "warning" if notice else "success")
+        return vary(redirect(url_for(".review", slug=queue.slug), 303))
+    session = db_session()
+    if show is None:
+        show = reviewing.claim_next(session, queue, current(), current_app.config["LEASE_SECONDS"])
+    session.commit()
+    return render_review(queue, show, notice=notice, saved=saved, undo_of=undo_of)  # type: ignore[arg-type]
 
 
-def _review_context(
-    queue: Queue, item: Item | None, form: DecisionForm, errors: dict[str, str]
-) -> dict[str, Any]:
-    recommendation = item.recommendation if item is not None else None
-    values = form.decision_data()
-    if values["action"] is None:
-        # Without an AI label there is nothing to approve, so start in override mode.
-        values["action"] = "approve" if recommendation is not None else "override"
-    return {
-        "queue": queue,
-        "item": item,
-        "form": form,
-        "errors": errors,
-        "values": values,
-        "recommendation": recommendation,
-        "payload": payload_view(item.payload) if item is not None else None,
-        "max_depth": MAX_DEPTH,
-        "no_recommendation_reason": NO_RECOMMENDATION_REASONS.get(
-            item.ai_status if item is not None else None, NO_RECOMMENDATION_REASONS[None]
-        ),
-    }
+@bp.get("/queues/<slug>/review/status")
+@roles_required("reviewer")
+def review_status(slug: str):  # type: ignore[no-untyped-def]
+    """Where the reviewer stands: today's numbers (polled by the review page)."""
+    member_queue_or_404(slug)
+    stats = reviewer_stats.reviewer_stats(db_session(), current(), utcnow())
+    return render_template("queue/_my_numbers.html", stats=stats)

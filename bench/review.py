@@ -1,0 +1,388 @@
+"""Reviewer benchmark: 16 simulated reviewers on a queue of 1,000,000 items, on PostgreSQL.
+
+    DATABASE_URL=postgresql+psycopg://root@127.0.0.1:5432/test_w2_rev \\
+        .venv/bin/python bench/review.py
+
+What it does:
+1. Migrates the database (alembic upgrade heads) and, unless the bench queue already holds
+   them, bulk-loads 1,000,000 items awaiting review with their AI recommendations in a
+   few INSERT ... SELECT statements over generate_series (never the ORM row by row), then
+   ANALYZEs. Priorities are skewed like real traffic (90% at 0, 9% at 1, 1% at 5), ages
+   spread over 30 days. Reruns reuse the rows and top the queue back up.
+2. Starts the app under gunicorn on 127.0.0.1 (`gunicorn 'app:create_app()' --workers W
+   --threads T --worker-class gthread`), exactly as in production.
+3. Runs 16 reviewers, each a thread with its own keep-alive HTTP connection and login
+   session. A reviewer opens the review page, then repeatedly submits "approve" with the
+   form's idempotency key through the htmx endpoint, which answers with the next item's
+   HTML: that round trip is the decision latency. Every 5th decision it loads the queue
+   page (cycling default sort, oldest first, least confident first, a label filter and the
+   next keyset page): that is the queue latency. Every 10th decision it re-sends the
+   previous submit (a double click), which must be refused.
+   Between actions a reviewer "thinks" for --think-ms (default 100 ms; people take
+   seconds); --think-ms 0 turns it into a stress test of back-to-back requests.
+4. Counts double decisions: items with more than one review or more than one decision in
+   the audit log, and items that two responses both reported as saved.
+
+Prints p50/p95/p99 of both latencies; the last line is
+`decision_p95_ms=<n> queue_p95_ms=<n> double_decisions=<n>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
+
+from app import create_app  # noqa: E402
+from models import Queue, User  # noqa: E402
+from review.config import settings_from_env  # noqa: E402
+from review.db import get_database  # noqa: E402
+from review.services import accounts, members, queues  # noqa: E402
+
+SLUG = "bench-review"
+LABELS = ["approve", "reject", "escalate", "spam"]
+PASSWORD = "bench-password"
+ITEM_RE = re.compile(r'data-item-id="(\d+)" data-external-id="([^"]*)"')
+KEY_RE = re.compile(r'name="idempotency_key" value="([0-9a-f]+)"')
+CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"')
+LOGIN_CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+CURSOR_RE = re.compile(r'rel="next" href="([^"]+)"')
+
+
+def migrate(url: str) -> None:
+    config = Config(str(REPO_ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", url)
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "heads")
+
+
+def setup_queue_and_users(app, reviewers: int) -> tuple[int, list[str]]:
+    """The bench queue and its reviewers (members), created once."""
+    with app.app_context(), get_database().session() as session:
+        queue = session.scalar(select(Queue).where(Queue.slug == SLUG))
+        if queue is None:
+            queue = queues.create_queue(
+                session,
+                {
+                    "slug": SLUG,
+                    "name": "Bench review",
+                    "labels": LABELS,
+                    "reason_codes": ["wrong_label", "missing_context"],
+                    "recommender": {"kind": "none"},
+                },
+                None,
+            )
+            session.flush()
+        emails = [f"bench-reviewer-{n}@example.com" for n in range(reviewers)]
+        for email in emails:
+            user = session.scalar(select(User).where(User.email == email))
+            if user is None:
+                user = accounts.create_user(session, email, "reviewer", PASSWORD, f"Bench {email}")
+                session.flush()
+            members.add_member(session, queue, user, None)
+        return queue.id, emails
+
+
+def load_items(app, queue_id: int, target: int) -> None:
+    """Top the queue up to `target` items awaiting review, in bulk statements."""
+    with app.app_context(), get_database().session() as session:
+        waiting = session.scalar(
+            text("SELECT count(*) FROM items WHERE queue_id = :q AND status = 'needs_review'"),
+            {"q": queue_id},
+        )
+        missing = target - waiting
+        if missing <= 0:
+            print(f"queue holds {waiting:,} waiting items; reusing them", flush=True)
+            return
+        start = session.scalar(text("SELECT coalesce(max(id), 0) FROM items")) + 1
+        print(f"loading {missing:,} items ...", flush=True)
+        began = time.perf_counter()
+        for chunk_start in range(0, missing, 250_000):
+            count = min(250_000, missing - chunk_start)
+            session.execute(
+                text(
+                    """
+                    INSERT INTO items (queue_id, external_id, payload, payload_sha256, priority,
+                        status, ai_status, created_at, updated_at, routed_at)
+                    SELECT :q, 'bench-' || (:base + g),
+                        json_build_object(
+                            'subject', 'Ticket ' || (:base + g),
+                            'body', 'Customer writes about order ' || (:base + g) ||
+                                '. ' || repeat('The checkout failed and I was charged. ', 3),
+                            'channel', (ARRAY['email','chat','phone'])[1 + g % 3],
+                            'customer', json_build_object('tier', 'pro', 'id', g % 9973)),
+                        md5((:base + g)::text) || md5(g::text),
+                        CASE WHEN g % 100 = 0 THEN 5 WHEN g % 10 = 0 THEN 1 ELSE 0 END,
+                        'needs_review', 'ok',
+                        now() - (g % 43200) * interval '1 minute',
+                        now(), now()
+                    FROM generate_series(1, :n) AS g
+                    """
+                ),
+                {"q": queue_id, "base": start + chunk_start, "n": count},
+            )
+            session.execute(
+                text(
+                    """
+                    INSERT INTO recommendations (item_id, source, model, label, confidence,
+                        rationale, created_at)
+                    SELECT i.id, 'external', 'bench-model',
+                        (ARRAY['approve','reject','escalate','spam'])[1 + i.id % 4],
+                        ((i.id::bigint * 7919) % 1000) / 1000.0, 'bench rationale', now()
+                    FROM items i LEFT JOIN recommendations r ON r.item_id = i.id
+                    WHERE i.queue_id = :q AND r.id IS NULL
+                    """
+                ),
+                {"q": queue_id},
+            )
+            session.commit()
+            print(f"  {chunk_start + count:,} rows", flush=True)
+        session.execute(text("ANALYZE items"))
+        session.execute(text("ANALYZE recommendations"))
+        print(f"loaded in {time.perf_counter() - began:.0f} s", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(port: int, workers: int, threads: int) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.setdefault("SECRET_KEY", "bench-secret")
+    server = subprocess.Popen(
+        [
+            str(REPO_ROOT / ".venv/bin/gunicorn"),
+            "app:create_app()",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--worker-class",
+            "gthread",
+            "--log-level",
+            "warning",
+            # Import the app once in the master (scikit-learn and anthropic take seconds).
+            "--preload",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+    )
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/login")
+            if connection.getresponse().status == 200:
+                connection.close()
+                return server
+        except OSError:
+            time.sleep(0.5)
+    server.kill()
+    raise SystemExit("gunicorn did not answer within 180 s")
+
+
+class Browser:
+    """One reviewer's keep-alive connection with its session cookie."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.cookie = ""
+
+    def request(self, method: str, path: str, form: dict | None = None, headers=None):
+        all_headers = dict(headers or {})
+        if self.cookie:
+            all_headers["Cookie"] = self.cookie
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        self.conn.request(method, path, body=body, headers=all_headers)
+        response = self.conn.getresponse()
+        data = response.read().decode()
+        for header, value in response.getheaders():
+            if header.lower() == "set-cookie" and value.startswith("session="):
+                self.cookie = value.split(";", 1)[0]
+        return response.status, data
+
+    def login(self, email: str) -> None:
+        _, page = self.request("GET", "/login")
+        token = LOGIN_CSRF_RE.search(page).group(1)
+        status, _ = self.request(
+            "POST", "/login", {"email": email, "password": PASSWORD, "csrf_token": token}
+        )
+        if status != 302:
+            raise SystemExit(f"login failed for {email}: {status}")
+
+
+QUEUE_VIEWS = ["", "?sort=oldest", "?sort=confidence", "?label=spam", "next"]
+
+
+def reviewer(port, email, decisions, think, results, lock) -> None:  # noqa: PLR0913
+    browser = Browser(port)
+    browser.login(email)
+    status, page = browser.request("GET", f"/queues/{SLUG}/review")
+    csrf = CSRF_RE.search(page).group(1)
+    headers = {"HX-Request": "true", "HX-Target": "review-item", "X-CSRFToken": csrf}
+    previous = None
+    next_page = None
+    for n in range(decisions):
+        match = ITEM_RE.search(page)
+        if match is None:
+            break
+        item_id, external_id = int(match.group(1)), match.group(2)
+        form = {"action": "approve", "idempotency_key": KEY_RE.search(page).group(1)}
+        time.sleep(think * random.uniform(0.5, 1.5))
+        began = time.perf_counter()
+        status, page = browser.request(
+            "POST", f"/queues/{SLUG}/items/{item_id}/decision", form, headers
+        )
+        elapsed = (time.perf_counter() - began) * 1000
+        with lock:
+            results["decision"].append(elapsed)
+            if f"Saved {external_id}:" in page:
+                results["saved"].append(item_id)
+            if status != 200:
+                results["errors"].append(status)
+        if n % 10 == 9 and previous is not None:
+            status, answer = browser.request("POST", previous[0], previous[1], headers)
+            with lock:
+                results["repeats"] += 1
+                if "was not saved: already decided by" not in answer:
+                    results["repeat_accepted"] += 1
+        previous = (f"/queues/{SLUG}/items/{item_id}/decision", form)
+        if n % 5 == 4:
+            view = QUEUE_VIEWS[(n // 5) % len(QUEUE_VIEWS)]
+            path = next_page if view == "next" and next_page else f"/queues/{SLUG}{view}"
+            began = time.perf_counter()
+            status, listing = browser.request("GET", path)
+            elapsed = (time.perf_counter() - began) * 1000
+            cursor = CURSOR_RE.search(listing)
+            next_page = cursor.group(1).replace("&amp;", "&") if cursor else None
+            with lock:
+                results["queue"].append(elapsed)
+                if status != 200:
+                    results["errors"].append(status)
+
+
+def percentiles(samples: list[float]) -> tuple[float, float, float]:
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return cuts[49], cuts[94], cuts[98]
+
+
+def double_decisions(app, queue_id: int, saved: list[int]) -> int:
+    with app.app_context(), get_database().session() as session:
+        by_reviews = session.scalar(
+            text(
+                "SELECT count(*) FROM (SELECT r.item_id FROM reviews r JOIN items i "
+                "ON i.id = r.item_id WHERE i.queue_id = :q GROUP BY r.item_id "
+                "HAVING count(*) > 1) d"
+            ),
+            {"q": queue_id},
+        )
+        by_audit = session.scalar(
+            text(
+                "SELECT count(*) FROM (SELECT item_id FROM audit_events WHERE queue_id = :q "
+                "AND action IN ('item.approved', 'item.overridden') GROUP BY item_id "
+                "HAVING count(*) > 1) d"
+            ),
+            {"q": queue_id},
+        )
+    reported_twice = len(saved) - len(set(saved))
+    return by_reviews + by_audit + reported_twice
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--reviewers", type=int, default=16)
+    parser.add_argument("--decisions", type=int, default=150, help="per reviewer")
+    parser.add_argument("--think-ms", type=float, default=100.0)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args()
+
+    settings = settings_from_env()
+    if not str(settings["DATABASE_URL"]).startswith("postgresql"):
+        raise SystemExit("set DATABASE_URL to a PostgreSQL database")
+    migrate(str(settings["DATABASE_URL"]))
+    app = create_app(settings)
+    queue_id, emails = setup_queue_and_users(app, args.reviewers)
+    load_items(app, queue_id, args.items)
+    with app.app_context(), get_database().session() as session:
+        # Clear leases left by an interrupted run so every reviewer starts fresh.
+        session.execute(
+            text(
+                "UPDATE items SET leased_by_id = NULL, lease_expires_at = NULL "
+                "WHERE queue_id = :q AND leased_by_id IS NOT NULL"
+            ),
+            {"q": queue_id},
+        )
+        total = session.scalar(select(func.count()).select_from(text("items")))
+    print(f"{total:,} items in the database; starting gunicorn", flush=True)
+
+    port = free_port()
+    server = start_server(port, args.workers, args.threads)
+    results: dict = {
+        "decision": [],
+        "queue": [],
+        "saved": [],
+        "errors": [],
+        "repeats": 0,
+        "repeat_accepted": 0,
+    }
+    lock = threading.Lock()
+    try:
+        threads = [
+            threading.Thread(
+                target=reviewer,
+                args=(port, email, args.decisions, args.think_ms / 1000, results, lock),
+            )
+            for email in emails
+        ]
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - began
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    doubles = double_decisions(app, queue_id, results["saved"]) + results["repeat_accepted"]
+    d50, d95, d99 = percentiles(results["decision"])
+    q50, q95, q99 = percentiles(results["queue"])
+    print(
+        f"{len(results['decision'])} decisions and {len(results['queue'])} queue pages by "
+        f"{args.reviewers} reviewers in {wall:.1f} s (think {args.think_ms:.0f} ms; gunicorn "
+        f"{args.workers}x{args.threads}); {results['repeats']} repeated submits refused: "
+        f"{results['repeats'] - results['repeat_accepted']}; HTTP errors: {len(results['errors'])}"
+    )
+    print(f"decision round trip ms: p50={d50:.1f} p95={d95:.1f} p99={d99:.1f}")
+    print(f"queue page ms:          p50={q50:.1f} p95={q95:.1f} p99={q99:.1f}")
+    print(f"decision_p95_ms={d95:.1f} queue_p95_ms={q95:.1f} double_decisions={doubles}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Reviewer actions besides deciding: skip, escalate, undo, and the lease's heartbeat and
+release. Each checks membership, commits, and answers with the next item (or a status)."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify
+from werkzeug import Response
+
+from review.db import db_session
+from review.services import review_actions, reviewing
+from review.services.errors import Conflict, ValidationFailed
+from review.web.queue import bp
+from review.web.queue.access import current, item_in_queue_or_404, member_queue_or_404
+from review.web.queue.forms import EscalateForm, LeaseForm, SkipForm
+from review.web.queue.rendering import render_review
+from review.web.queue.routes import next_item
+from review.web.security import roles_required
+
+
+@bp.post("/queues/<slug>/items/<int:item_id>/skip")
+@roles_required("reviewer")
+def skip(slug: str, item_id: int):  # type: ignore[no-untyped-def]
+    """Pass on the item with a reason; it goes back to the queue for the others."""
+    queue = member_queue_or_404(slug)
+    item = item_in_queue_or_404(queue, item_id)
+    session = db_session()
+    form = SkipForm()
+    try:
+        review_actions.skip(
+            session, item.id, current(), form.skip_reason.data, form.skip_comment.data
+        )
+    except ValidationFailed as exc:
+        session.rollback()
+        return render_review(queue, item, errors=exc.fields, open_panel="skip", status=422)
+    except Conflict as exc:
+        session.rollback()
+        return next_item(queue, notice=f"Item {item.external_id} was not skipped: {exc.message}.")
+    session.commit()
+    return next_item(queue, saved=f"Skipped {item.external_id}; it stays in the queue for others.")
+
+
+@bp.post("/queues/<slug>/items/<int:item_id>/escalate")
+@roles_required("reviewer")
+def escalate(slug: str, item_id: int):  # type: ignore[no-untyped-def]
+    """Send the item to the queue's second-level queue for a senior reviewer."""
+    queue = member_queue_or_404(slug)
+    item = item_in_queue_or_404(queue, item_id)
+    external_id = item.external_id
+    session = db_session()
+    form = EscalateForm()
+    try:
+        target = review_actions.escalate(session, item.id, current(), form.escalate_comment.data)
+    except ValidationFailed as exc:
+        session.rollback()
+        return render_review(queue, item, errors=exc.fields, open_panel="escalate", status=422)
+    except Conflict as exc:
+        session.rollback()
+        return next_item(queue, notice=f"Item {external_id} was not escalated: {exc.message}.")
+    session.commit()
+    return next_item(queue, saved=f"Escalated {external_id} to {target.name}.")
+
+
+@bp.post("/queues/<slug>/items/<int:item_id>/undo")
+@roles_required("reviewer")
+def undo(slug: str, item_id: int):  # type: ignore[no-untyped-def]
+    """Take back one's own decision within the undo window; the item is shown again."""
+    queue = member_queue_or_404(slug)
+    item = item_in_queue_or_404(queue, item_id)
+    LeaseForm()  # CSRF is checked globally; the form documents that nothing else is sent
+    session = db_session()
+    try:
+        item = review_actions.undo(session, item.id, current(), current_app.config["LEASE_SECONDS"])
+    except Conflict as exc:
+        session.rollback()
+        return next_item(queue, notice=f"Could not undo {item.external_id}: {exc.message}.")
+    session.commit()
+    return next_item(queue, saved=f"Undone: {item.external_id} is back with you.", show=item)
+
+
+def _lease_status(held: bool) -> Response:
+    if held:
+        return Response(status=204)
+    response = jsonify(
+        {
+            "error": {
+                "code": "lease_lost",
+                "message": "you no longer hold this item",
+                "fields": {"item": "not leased to you"},
+            }
+        }
+    )
+    response.status_code = 409
+    return response
+
+
+@bp.post("/queues/<slug>/items/<int:item_id>/heartbeat")
+@roles_required("reviewer")
+def heartbeat(slug: str, item_id: int):  # type: ignore[no-untyped-def]
+    """The open review page keeps its lease alive: 204, or 409 if the lease is gone."""
+    queue = member_queue_or_404(slug)
+    item = item_in_queue_or_404(queue, item_id)
+    session = db_session()
+    held = reviewing.heartbeat(session, item.id, current(), current_app.config["LEASE_SECONDS"])
+    session.commit()
+    return _lease_status(held)
+
+
+@bp.post("/queues/<slug>/items/<int:item_id>/release")
+@roles_required("reviewer")
+def release(slug: str, item_id: int):  # type: ignore[no-untyped-def]
+    """The review page was closed: the item goes back to the queue at once."""
+    queue = member_queue_or_404(slug)
+    item = item_in_queue_or_404(queue, item_id)
+    session = db_session()
+    held = reviewing.release_lease(session, item.id, current())
+    session.commit()
+    return _lease_status(held)

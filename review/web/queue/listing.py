@@ -1,0 +1,76 @@
+"""The queue page (filters, sort, keyset pages), its live counts and the system banner."""
+
+from __future__ import annotations
+
+from flask import render_template, request
+from flask_htmx import make_response
+
+from models.base import utcnow
+from review.db import db_session
+from review.redis_conn import get_redis, get_rq_queue
+from review.services import queue_views
+from review.services.errors import ValidationFailed
+from review.services.system_status import system_status
+from review.web.queue import bp
+from review.web.queue.access import member_queue_or_404
+from review.web.security import roles_required
+
+# How often the counts and the banner refresh themselves (seconds).
+COUNTS_EVERY = 10
+STATUS_EVERY = 30
+
+
+@bp.get("/queues/<slug>")
+@roles_required("reviewer", "policy_owner")
+def items(slug: str):  # type: ignore[no-untyped-def]
+    """A page of the queue's waiting items under the filters in the query string."""
+    queue = member_queue_or_404(slug)
+    session = db_session()
+    errors: dict[str, str] = {}
+    try:
+        filters = queue_views.parse_filters(request.args, queue)
+        page = queue_views.queue_page(session, queue, filters, request.args.get("after"), utcnow())
+    except ValidationFailed as exc:
+        errors = exc.fields
+        filters = queue_views.QueueFilters()
+        page = queue_views.queue_page(session, queue, filters, None, utcnow())
+    body = render_template(
+        "queue/items.html",
+        queue=queue,
+        page=page,
+        filters=page.filters,
+        errors=errors,
+        sorts=queue_views.SORTS,
+        bands=queue_views.BANDS,
+        ages=queue_views.AGES,
+        statuses=queue_views.STATUSES,
+        counts_every=COUNTS_EVERY,
+        now=utcnow(),
+    )
+    return make_response(body, 400 if errors else 200)
+
+
+@bp.get("/queues/<slug>/counts")
+@roles_required("reviewer", "policy_owner")
+def counts(slug: str):  # type: ignore[no-untyped-def]
+    """Live counts for the queue page, refreshed by polling."""
+    queue = member_queue_or_404(slug)
+    try:
+        filters = queue_views.parse_filters(request.args, queue)
+    except ValidationFailed:
+        filters = queue_views.QueueFilters()
+    counts = queue_views.queue_counts(db_session(), queue, filters, utcnow())
+    return render_template(
+        "queue/_counts.html", queue=queue, counts=counts, filters=filters, every=COUNTS_EVERY
+    )
+
+
+@bp.get("/queues/<slug>/system-status")
+@roles_required("reviewer", "policy_owner")
+def status_banner(slug: str):  # type: ignore[no-untyped-def]
+    """The banner saying what is down (Redis, the worker, the AI); empty when all is well."""
+    queue = member_queue_or_404(slug)
+    status = system_status(db_session(), queue, get_redis(), get_rq_queue(), utcnow())
+    return render_template(
+        "queue/_system_status.html", queue=queue, status=status, every=STATUS_EVERY
+    )

@@ -1,0 +1,120 @@
+"""Drawing the review screen: the whole page, or only the item when htmx asks for it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import current_app, render_template
+from flask_htmx import make_response
+from jinja2_fragments.flask import render_block
+from werkzeug import Response
+
+from app import htmx
+from models import Item, Queue, Review
+from review.db import db_session
+from review.services import item_history, review_actions
+from review.web.queue.forms import DecisionForm
+from review.web.queue.highlight import evidence_of, quotes_found
+from review.web.queue.payload import MAX_DEPTH, payload_view
+
+# The element that holds the item under review. A request that targets it gets just that
+# fragment (the `item` block of queue/review.html); anything else gets the whole page.
+ITEM_TARGET = "review-item"
+
+# Why there is no recommendation, in words a reviewer understands (keyed by Item.ai_status).
+NO_RECOMMENDATION_REASONS = {
+    None: "no recommendation has been made for this item",
+    "ok": "the recommendation is missing",
+    "none": "the recommender had nothing to suggest (for example, it is not trained yet)",
+    "unavailable": "the AI service could not be reached",
+    "budget_exhausted": "this queue's AI budget is used up",
+}
+
+
+def vary(response: Response) -> Response:
+    # One URL, two shapes (page or fragment): caches must key on the htmx headers.
+    response.vary.update(("HX-Request", "HX-Target"))
+    return response
+
+
+def wants_fragment() -> bool:
+    return htmx.target == ITEM_TARGET
+
+
+def render_review(
+    queue: Queue,
+    item: Item | None,
+    *,
+    form: DecisionForm | None = None,
+    errors: dict[str, str] | None = None,
+    notice: str | None = None,
+    saved: str | None = None,
+    undo_of: Review | None = None,
+    open_panel: str | None = None,
+    status: int = 200,
+) -> Response:
+    """The review page, or only its item fragment when htmx asks for the item element."""
+    context = review_context(queue, item, form or DecisionForm(formdata=None), errors or {})
+    context.update(
+        notice=notice,
+        saved=saved,
+        undo=review_actions.undo_window(undo_of) if undo_of is not None else None,
+        open_panel=open_panel,
+    )
+    if wants_fragment():
+        body = render_block("queue/review.html", "item", **context)
+    else:
+        body = render_template("queue/review.html", **context)
+    return vary(make_response(body, status))
+
+
+def review_context(
+    queue: Queue, item: Item | None, form: DecisionForm, errors: dict[str, str]
+) -> dict[str, Any]:
+    session = db_session()
+    recommendation = item.recommendation if item is not None else None
+    values = form.decision_data()
+    if values["action"] is None:
+        # Without an AI label there is nothing to approve, so start in override mode.
+        values["action"] = "approve" if recommendation is not None else "override"
+    payload = payload_view(item.payload) if item is not None else None
+    evidence = evidence_of(recommendation)
+    found, missing = quotes_found(_texts(item.payload) if item else [], evidence)
+    lease_seconds = current_app.config["LEASE_SECONDS"]
+    return {
+        "queue": queue,
+        "item": item,
+        "form": form,
+        "errors": errors,
+        "values": values,
+        "recommendation": recommendation,
+        "payload": payload,
+        "max_depth": MAX_DEPTH,
+        "evidence": found,
+        "evidence_missing": missing,
+        "history": item_history.item_history(session, item) if item is not None else [],
+        "escalation": review_actions.escalation_target(session, queue),
+        "skip_reasons": review_actions.SKIP_REASONS,
+        "idempotency_key": uuid.uuid4().hex,
+        # The page says it is alive three times per lease, so one lost beat does no harm.
+        "heartbeat_seconds": max(1, lease_seconds // 3),
+        "no_recommendation_reason": NO_RECOMMENDATION_REASONS.get(
+            item.ai_status if item is not None else None, NO_RECOMMENDATION_REASONS[None]
+        ),
+    }
+
+
+def _texts(payload: dict[str, Any]) -> list[str]:
+    """Every string in the payload, at any depth (where evidence quotes may occur)."""
+    found: list[str] = []
+    stack: list[Any] = [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return found

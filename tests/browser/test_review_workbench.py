@@ -1,0 +1,177 @@
+"""The workbench in real headless Chromium: keyboard-only review with override, undo, skip
+and escalate; two reviewers at once; leases kept by the heartbeat and returned when they
+lapse or the page closes; the AI-down banner."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, update
+
+from models import Item, ItemEvent, Queue, Review
+from models.base import utcnow
+from review.db import db_session
+from tests.browser.test_review_keyboard import log_in, wait_for_item
+from tests.web.ui_helpers import add_items
+
+pytestmark = pytest.mark.browser
+
+
+def shown(page) -> str | None:
+    return page.eval_on_selector("#review-item", "e => e.dataset.externalId || null")
+
+
+def reviewer(factory, *queues, email):
+    user = factory.user("reviewer", email=email)
+    for queue in queues:
+        factory.member(queue, user)
+    return user
+
+
+def test_keyboard_only_override_undo_skip_and_escalate(app, factory, live_server, browser):
+    senior = factory.queue("senior", name="Senior desk")
+    support = factory.queue("support", name="Support tickets")
+    with app.app_context():
+        session = db_session()
+        session.get(Queue, support.id).escalation_queue_id = senior.id
+        session.commit()
+    add_items(app, "support", 10, confidence=0.55)
+    reviewer(factory, support, email="keys@example.com")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    log_in(page, live_server, "keys@example.com")
+    page.goto(f"{live_server}/queues/support/review")
+
+    wait_for_item(page, "item-1")
+    page.keyboard.press("a")
+    wait_for_item(page, "item-2")
+    # Override: label 2, Tab to the reason, first reason, Enter.
+    for key in ("2", "Tab", "ArrowDown", "Enter"):
+        page.keyboard.press(key)
+    wait_for_item(page, "item-3")
+    assert page.is_visible("#undo-button")
+    page.keyboard.press("u")  # changed my mind about item-2
+    wait_for_item(page, "item-2")
+    assert "Undone: item-2 is back with you." in page.inner_text("#review-item")
+    page.keyboard.press("a")
+    wait_for_item(page, "item-3")
+    # Skip with a reason: s opens the list, ArrowDown picks the first reason, Enter sends.
+    for key in ("s", "ArrowDown", "Enter"):
+        page.keyboard.press(key)
+    wait_for_item(page, "item-4")
+    # Escalate with a note: e focuses the note, typing letters does not trigger shortcuts.
+    page.keyboard.press("e")
+    page.keyboard.type("a lawyer is involved")
+    page.keyboard.press("Enter")
+    wait_for_item(page, "item-5")
+    assert "Escalated item-4 to Senior desk." in page.inner_text("#review-item")
+    for number in range(5, 11):
+        wait_for_item(page, f"item-{number}")
+        page.keyboard.press("a")
+    page.wait_for_selector("text=Nothing to review right now")
+
+    with app.app_context():
+        session = db_session()
+        rows = session.execute(
+            select(Item.external_id, Review.action, Review.reason_code)
+            .join(Review, Review.item_id == Item.id)
+            .order_by(Item.id)
+        ).all()
+        decided = {row.external_id: row.action for row in rows}
+        assert decided == {
+            **{f"item-{n}": "approved" for n in (1, 2, 5, 6, 7, 8, 9, 10)},
+        }
+        item_3 = session.scalar(select(Item).where(Item.external_id == "item-3"))
+        item_4 = session.scalar(select(Item).where(Item.external_id == "item-4"))
+        assert (item_3.status, item_3.leased_by_id) == ("needs_review", None)  # skipped
+        assert (item_4.queue_id, item_4.status) == (senior.id, "needs_review")
+        kinds = session.scalars(select(ItemEvent.kind).order_by(ItemEvent.id)).all()
+        assert kinds[:4] == ["decided", "decided", "undone", "decided"]
+        assert "skipped" in kinds and "escalated" in kinds
+
+
+def test_two_reviewers_at_once_never_see_the_same_item(app, factory, live_server, browser):
+    support = factory.queue("support")
+    add_items(app, "support", 8)
+    pages = []
+    for email in ("one@example.com", "two@example.com"):
+        reviewer(factory, support, email=email)
+        context = browser.new_context()
+        page = context.new_page()
+        log_in(page, live_server, email)
+        page.goto(f"{live_server}/queues/support/review")
+        page.wait_for_selector("#review-item[data-external-id]")
+        pages.append(page)
+    seen: list[set[str]] = [set(), set()]
+    for _ in range(4):
+        current = [shown(page) for page in pages]
+        assert current[0] != current[1]
+        for index, page in enumerate(pages):
+            seen[index].add(current[index])
+            page.keyboard.press("a")
+        for index, page in enumerate(pages):
+            page.wait_for_function(
+                "old => document.querySelector('#review-item').dataset.externalId !== old",
+                arg=current[index],
+            )
+    assert not seen[0] & seen[1]
+    assert len(seen[0] | seen[1]) == 8
+
+
+def test_a_lapsed_or_closed_lease_returns_the_item(app, factory, live_server, browser):
+    app.config["LEASE_SECONDS"] = 3  # heartbeat every second
+    support = factory.queue("support")
+    add_items(app, "support", 1)
+    reviewer(factory, support, email="holder@example.com")
+    reviewer(factory, support, email="waiter@example.com")
+    holder = browser.new_context().new_page()
+    log_in(holder, live_server, "holder@example.com")
+    holder.goto(f"{live_server}/queues/support/review")
+    wait_for_item(holder, "item-1")
+
+    waiter = browser.new_context().new_page()
+    log_in(waiter, live_server, "waiter@example.com")
+    waiter.goto(f"{live_server}/queues/support/review")
+    waiter.wait_for_selector("text=Nothing to review right now")
+    holder.wait_for_timeout(4500)  # longer than the lease: only the heartbeat keeps it
+    waiter.reload()
+    waiter.wait_for_selector("text=Nothing to review right now")
+
+    # The holder's page goes quiet (a frozen laptop): the lease lapses, the item returns.
+    holder.route("**/heartbeat", lambda route: route.abort())
+    waiter.wait_for_selector("#review-item[data-external-id='item-1']", timeout=15000)
+    holder.unroute("**/heartbeat")
+    holder.wait_for_selector("text=Your hold on this item lapsed", timeout=5000)
+
+    # Closing the page gives the item back at once, without waiting for the lease.
+    waiter.close()
+    for _ in range(50):  # the beacon is sent asynchronously as the page goes
+        with app.app_context():
+            item = db_session().scalar(select(Item))
+            if item.leased_by_id is None:
+                break
+        holder.wait_for_timeout(100)
+    assert item.leased_by_id is None and item.status == "needs_review"
+
+
+def test_ai_down_banner_and_items_without_a_recommendation(app, factory, live_server, browser):
+    support = factory.queue("support")
+    add_items(app, "support", 2, with_recommendation=False)
+    with app.app_context():
+        session = db_session()
+        session.execute(
+            update(Item).values(status="needs_review", ai_status="unavailable", routed_at=utcnow())
+        )
+        session.commit()
+    reviewer(factory, support, email="calm@example.com")
+    page = browser.new_page()
+    log_in(page, live_server, "calm@example.com")
+    page.goto(f"{live_server}/queues/support/review")
+    banner = page.wait_for_selector(".banner-down >> text=The AI is unavailable")
+    assert banner.is_visible()
+    assert "the AI service could not be reached" in page.inner_text("#no-recommendation")
+    assert page.is_disabled("#approve-button")
+    # The reviewer keeps working: override by keyboard.
+    for key in ("1", "Tab", "ArrowDown", "Enter"):
+        page.keyboard.press(key)
+    page.wait_for_function(
+        "() => document.querySelector('#review-item').dataset.externalId === 'item-2'"
+    )

@@ -1,0 +1,187 @@
+"""The queue page's filters, sorts, keyset pages and counts; and a reviewer's own numbers."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+from werkzeug.datastructures import MultiDict
+
+from models import Item, Recommendation, Review
+from models.base import utcnow
+from review.db import db_session
+from review.services import queue_views, queues, reviewer_stats
+from review.services.errors import ValidationFailed
+from tests.services.test_reviewing import claim, decide
+from tests.web.ui_helpers import add_items
+
+
+def ids_of(app, slug):
+    with app.app_context():
+        session = db_session()
+        queue = queues.get_queue(session, slug)
+        return {
+            item.external_id: item.id for item in session.query(Item).filter_by(queue_id=queue.id)
+        }
+
+
+def set_values(app, model, key, rows):
+    """rows: {id: {column: value}}"""
+    with app.app_context():
+        session = db_session()
+        for row_id, values in rows.items():
+            session.execute(update(model).where(key == row_id).values(**values))
+        session.commit()
+
+
+def page(app, slug, args=None, cursor=None, limit=50):
+    with app.app_context():
+        session = db_session()
+        queue = queues.get_queue(session, slug)
+        filters = queue_views.parse_filters(MultiDict(args or {}), queue)
+        result = queue_views.queue_page(session, queue, filters, cursor, utcnow(), limit=limit)
+        return [row.item.external_id for row in result.rows], result.next_cursor
+
+
+def walk(app, slug, args=None, limit=2):
+    """Every page, following the cursors: the ids in order."""
+    seen, cursor = [], None
+    while True:
+        ids, cursor = page(app, slug, args, cursor, limit)
+        seen.extend(ids)
+        if cursor is None:
+            return seen
+
+
+@pytest.fixture
+def mixed_queue(app, factory):
+    """Seven items: varied priority, age, AI label and confidence; two without advice."""
+    factory.queue("q")
+    add_items(app, "q", 5, prefix="r")
+    add_items(app, "q", 2, prefix="n", with_recommendation=False)
+    ids = ids_of(app, "q")
+    now = utcnow()
+    set_values(
+        app,
+        Item,
+        Item.id,
+        {
+            ids["r-1"]: {"priority": 0, "created_at": now - timedelta(days=9)},
+            ids["r-2"]: {"priority": 5, "created_at": now - timedelta(hours=30)},
+            ids["r-3"]: {"priority": 0, "created_at": now - timedelta(minutes=5)},
+            ids["r-4"]: {"priority": 5, "created_at": now - timedelta(minutes=30)},
+            ids["r-5"]: {"priority": -2, "created_at": now - timedelta(hours=2)},
+            ids["n-1"]: {"ai_status": "unavailable", "status": "needs_review"},
+            ids["n-2"]: {"ai_status": "none", "status": "needs_review"},
+        },
+    )
+    set_values(
+        app,
+        Recommendation,
+        Recommendation.item_id,
+        {
+            ids["r-1"]: {"confidence": 0.30, "label": "reject"},
+            ids["r-2"]: {"confidence": 0.97},
+            ids["r-3"]: {"confidence": 0.62},
+            ids["r-4"]: {"confidence": 0.85, "label": "reject"},
+            ids["r-5"]: {"confidence": 0.10},
+        },
+    )
+    return ids
+
+
+def test_priority_sort_walks_groups_and_pages_without_repeats(app, mixed_queue):
+    # n-1 and n-2 (priority 0) were ingested after r-1 and r-3.
+    expected = ["r-2", "r-4", "r-1", "r-3", "n-1", "n-2", "r-5"]
+    assert page(app, "q")[0] == expected
+    assert walk(app, "q", limit=2) == expected
+    assert walk(app, "q", limit=3) == expected
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ({"sort": "confidence"}, ["r-5", "r-1", "r-3", "r-4", "r-2"]),
+        ({"sort": "oldest"}, ["r-1", "r-2", "r-5", "r-4", "r-3", "n-1", "n-2"]),
+        ({"label": "reject"}, ["r-4", "r-1"]),
+        ({"band": "medium"}, ["r-3"]),
+        ({"band": "very_high"}, ["r-2"]),
+        ({"age": "gt24h", "sort": "oldest"}, ["r-1", "r-2"]),
+        ({"age": "gt7d"}, ["r-1"]),
+        ({"age": "lt1h", "label": "approve"}, ["r-3"]),
+        ({"min_priority": "1"}, ["r-2", "r-4"]),
+        ({"no_rec": "1"}, ["n-1", "n-2"]),
+        ({"ai_unavailable": "1"}, ["n-1"]),
+    ],
+)
+def test_filters_and_sorts(app, mixed_queue, args, expected):
+    assert walk(app, "q", args, limit=2) == expected
+
+
+def test_newest_first_pages_backwards_in_time(app, mixed_queue):
+    expected = ["n-2", "n-1", "r-3", "r-4", "r-5", "r-2", "r-1"]
+    assert walk(app, "q", {"sort": "newest"}, limit=2) == expected
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        ({"sort": "random"}, "sort"),
+        ({"label": "nope"}, "label"),
+        ({"min_priority": "high"}, "min_priority"),
+        ({"band": "huge"}, "band"),
+        ({"no_rec": "1", "label": "approve"}, "no_rec"),
+    ],
+)
+def test_bad_filters_name_the_field(app, factory, args, field):
+    queue = factory.queue("q")
+    with pytest.raises(ValidationFailed) as error:
+        queue_views.parse_filters(MultiDict(args), queue)
+    assert field in error.value.fields
+
+
+def test_a_forged_cursor_is_a_validation_error(app, mixed_queue):
+    with pytest.raises(ValidationFailed) as error:
+        page(app, "q", cursor="<script>_x")
+    assert "after" in error.value.fields
+
+
+def test_counts_by_status_in_review_and_matching(app, factory, mixed_queue):
+    reviewer = factory.user()
+    claim(app, "q", reviewer.id)
+    with app.app_context():
+        session = db_session()
+        queue = queues.get_queue(session, "q")
+        filters = queue_views.parse_filters(MultiDict({"label": "reject"}), queue)
+        counts = queue_views.queue_counts(session, queue, filters, utcnow())
+    assert (counts.needs_review, counts.in_review, counts.pending) == (7, 1, 0)
+    assert (counts.matching, counts.matching_capped) == (2, False)
+
+
+def test_reviewer_numbers_for_today(app, factory, mixed_queue):
+    alice = factory.user()
+    decided = []
+    for data in (
+        {"action": "approve"},
+        {"action": "override", "label": "escalate", "reason_code": "wrong_label"},
+        {"action": "approve"},
+    ):
+        item_id = claim(app, "q", alice.id)
+        decide(app, item_id, alice.id, data)
+        decided.append(item_id)
+    with app.app_context():
+        session = db_session()
+        for seconds, item_id in zip((4.0, 10.0, 30.0), decided, strict=True):
+            session.execute(
+                update(Review).where(Review.item_id == item_id).values(seconds_on_item=seconds)
+            )
+        # A decision from yesterday does not count today.
+        session.execute(
+            update(Review)
+            .where(Review.item_id == decided[2])
+            .values(decided_at=utcnow() - timedelta(days=2))
+        )
+        session.commit()
+        stats = reviewer_stats.reviewer_stats(session, session.merge(alice), utcnow())
+    assert stats.decisions_today == 2
+    assert stats.median_seconds == 7.0
+    assert (stats.agreement, stats.compared) == (0.5, 2)
