@@ -82,7 +82,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threshold", type=float, default=0.8, help="policy default threshold")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument(
-        "--fork", action="store_true",
+        "--fork",
+        action="store_true",
         help="run the forking worker (a child process per job) instead of --simple workers",
     )
     parser.add_argument("--allow-sqlite", action="store_true")
@@ -95,29 +96,48 @@ def setup_queue(app, stamp: str, n_decisions: int, threshold: float, rng: random
         user = accounts.create_user(session, f"bench-{stamp}@example.com", "admin", "bench-pass-1")
         queue = queues.create_queue(
             session,
-            {"slug": f"bench-{stamp}", "name": f"Bench {stamp}", "labels": list(LABELS),
-             "reason_codes": ["wrong_label"], "recommender": {"kind": "local"}},
+            {
+                "slug": f"bench-{stamp}",
+                "name": f"Bench {stamp}",
+                "labels": list(LABELS),
+                "reason_codes": ["wrong_label"],
+                "recommender": {"kind": "local"},
+            },
             user,
         )
         tickets = [ticket(rng) for _ in range(n_decisions)]
         # Seed items arrive with an outside guess ("approve", 0.5) so they are routed to
         # review at once (policy v1 auto-approves nothing); a person then decides each.
-        body = {"items": [
-            {"external_id": f"seed-{i}", "payload": payload,
-             "recommendation": {"label": "approve", "confidence": 0.5, "model": "bench-seed"}}
-            for i, (payload, _) in enumerate(tickets)
-        ]}
+        body = {
+            "items": [
+                {
+                    "external_id": f"seed-{i}",
+                    "payload": payload,
+                    "recommendation": {
+                        "label": "approve",
+                        "confidence": 0.5,
+                        "model": "bench-seed",
+                    },
+                }
+                for i, (payload, _) in enumerate(tickets)
+            ]
+        }
         results = ingest.ingest(session, queue, ingest.parse_ingest_body(body, queue)[0])
         for result, (_, label) in zip(results, tickets, strict=True):
-            decision = ({"action": "approve"} if label == "approve" else
-                        {"action": "override", "label": label, "reason_code": "wrong_label"})
+            decision = (
+                {"action": "approve"}
+                if label == "approve"
+                else {"action": "override", "label": label, "reason_code": "wrong_label"}
+            )
             reviewing.decide(session, result.item.id, user, decision)
         model = train_for_queue(session, queue)
         if model is None:
             raise SystemExit("the seeded decisions did not pass the training gate")
-        print(f"trained local-v{model.version} on {model.trained_on} decisions: "
-              f"accuracy {model.metrics['accuracy']:.3f}, ECE {model.metrics['ece']:.3f}, "
-              f"calibration: {model.metrics['calibration']}")
+        print(
+            f"trained local-v{model.version} on {model.trained_on} decisions: "
+            f"accuracy {model.metrics['accuracy']:.3f}, ECE {model.metrics['ece']:.3f}, "
+            f"calibration: {model.metrics['calibration']}"
+        )
         queues.create_policy_version(
             session, queue, {"default_threshold": threshold, "note": "benchmark policy"}, user
         )
@@ -131,8 +151,12 @@ def ingest_items(app, queue_id: int, n_items: int, batch: int, rng: random.Rando
         for start in range(0, n_items, batch):
             with get_database().session() as session:
                 queue = session.get(Queue, queue_id)
-                body = {"items": [{"external_id": f"item-{i}", "payload": ticket(rng)[0]}
-                                  for i in range(start, min(start + batch, n_items))]}
+                body = {
+                    "items": [
+                        {"external_id": f"item-{i}", "payload": ticket(rng)[0]}
+                        for i in range(start, min(start + batch, n_items))
+                    ]
+                }
                 results = ingest.ingest(session, queue, ingest.parse_ingest_body(body, queue)[0])
                 ids = [r.item.id for r in results if r.created]
             if not pipeline.enqueue_recommendations(get_rq_queue(), ids):
@@ -158,9 +182,11 @@ def start_workers(
     workers = []
     for i in range(n):
         with open(log_dir / f"worker-{i}.log", "w") as log:  # the child keeps its own copy
-            workers.append(subprocess.Popen(
-                command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            ))
+            workers.append(
+                subprocess.Popen(
+                    command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                )
+            )
     return workers
 
 
@@ -198,17 +224,25 @@ def main() -> None:
     config["RQ_QUEUE_NAME"] = f"bench-{stamp}"  # no other worker may take our jobs
     app = create_app(config)
     rng = random.Random(20261126)
-    print(f"database {app.extensions['db'].engine.url.render_as_string(hide_password=True)}, "
-          f"redis {config['REDIS_URL']}, rq queue {config['RQ_QUEUE_NAME']}")
+    print(
+        f"database {app.extensions['db'].engine.url.render_as_string(hide_password=True)}, "
+        f"redis {config['REDIS_URL']}, rq queue {config['RQ_QUEUE_NAME']}"
+    )
 
     queue_id = setup_queue(app, stamp, args.seed_decisions, args.threshold, rng)
     seconds = ingest_items(app, queue_id, args.items, args.batch, rng)
-    print(f"ingested {args.items} items in {seconds:.2f}s ({args.items / seconds:.0f} items/s), "
-          f"{pipeline.ITEMS_PER_JOB} items per job")
+    print(
+        f"ingested {args.items} items in {seconds:.2f}s ({args.items / seconds:.0f} items/s), "
+        f"{pipeline.ITEMS_PER_JOB} items per job"
+    )
 
-    env = dict(os.environ, DATABASE_URL=str(config["DATABASE_URL"]),
-               REDIS_URL=str(config["REDIS_URL"]), RQ_QUEUE_NAME=str(config["RQ_QUEUE_NAME"]),
-               SECRET_KEY=str(config["SECRET_KEY"]))
+    env = dict(
+        os.environ,
+        DATABASE_URL=str(config["DATABASE_URL"]),
+        REDIS_URL=str(config["REDIS_URL"]),
+        RQ_QUEUE_NAME=str(config["RQ_QUEUE_NAME"]),
+        SECRET_KEY=str(config["SECRET_KEY"]),
+    )
     log_dir = Path(tempfile.mkdtemp(prefix="workbench-bench-"))
     mode = "forking" if args.fork else "simple (--simple)"
     print(f"starting {args.workers} {mode} workers (logs in {log_dir})")
@@ -219,14 +253,18 @@ def main() -> None:
     counts = status_counts(app, queue_id)
     with app.app_context():
         failed = get_rq_queue().failed_job_registry.count
-    print(f"statuses (seed items included): {dict(counts)}; failed jobs: {failed}; "
-          f"worker exit codes: {[w.returncode for w in workers]}")
+    print(
+        f"statuses (seed items included): {dict(counts)}; failed jobs: {failed}; "
+        f"worker exit codes: {[w.returncode for w in workers]}"
+    )
     if timing is None:
         raise SystemExit(f"not every item was routed within {args.timeout:.0f}s")
     first, elapsed = timing
-    print(f"routed {args.items} items in {elapsed:.2f}s with {args.workers} workers, start-up "
-          f"included (first item routed after {first:.1f}s; "
-          f"{args.items / max(elapsed - first, 1e-9):.0f} items/s after that)")
+    print(
+        f"routed {args.items} items in {elapsed:.2f}s with {args.workers} workers, start-up "
+        f"included (first item routed after {first:.1f}s; "
+        f"{args.items / max(elapsed - first, 1e-9):.0f} items/s after that)"
+    )
     print(f"items_per_s={args.items / elapsed:.0f}")
 
 

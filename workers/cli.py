@@ -24,10 +24,11 @@ def worker_command(burst: bool, simple: bool, no_sweeper: bool) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     stop = threading.Event()
     if not no_sweeper:
-        threading.Thread(
-            target=run_sweeper, args=(app, stop), name="sweeper", daemon=True
-        ).start()
+        threading.Thread(target=run_sweeper, args=(app, stop), name="sweeper", daemon=True).start()
     try:
-        create_worker(app, simple=simple).work(burst=burst, logging_level="INFO")
+        # The scheduler runs RQ retries that wait (Claude calls back off between attempts).
+        create_worker(app, simple=simple).work(
+            burst=burst, logging_level="INFO", with_scheduler=True
+        )
     finally:
         stop.set()

@@ -18,6 +18,7 @@ from models import Item, Queue
 from review.db import get_database
 from review.redis_conn import get_rq_queue
 from review.services import recommending
+from workers import claude_jobs
 from workers.recommenders import RecommenderUnavailable, recommender_for
 from workers.recommenders.local import train_for_queue, training_due
 
@@ -40,18 +41,32 @@ def recommend_items(item_ids: list[int]) -> dict[str, int]:
     started = time.perf_counter()
     outcome: Counter[str] = Counter()
     due: list[int] = []
+    calls: list[tuple[int, str]] = []
     with get_database().session() as session:
         items = recommending.lock_pending_items(session, item_ids)
         for queue_id, queue_items in _by_queue(items).items():
             queue = session.get(Queue, queue_id)
             assert queue is not None  # items.queue_id is a foreign key
+            if queue.recommender_kind == "claude":
+                routed, claimed = claude_jobs.dispatch(session, queue, queue_items)
+                outcome += routed
+                calls.extend(claimed)
+                continue
             outcome += _recommend_for_queue(session, queue, queue_items)
             if queue.recommender_kind == "local" and training_due(session, queue_id):
                 due.append(queue_id)
+        session.commit()
+    # After the commit: a call job must find its item pending and unlocked.
+    claude_jobs.enqueue_calls(calls)
     for queue_id in due:
         enqueue_training(queue_id)
-    log.info("routed %d of %d items in %.3fs: %s", sum(outcome.values()), len(item_ids),
-             time.perf_counter() - started, dict(outcome))
+    log.info(
+        "routed %d of %d items in %.3fs: %s",
+        sum(outcome.values()),
+        len(item_ids),
+        time.perf_counter() - started,
+        dict(outcome),
+    )
     return dict(outcome)
 
 

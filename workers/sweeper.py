@@ -96,8 +96,11 @@ def run_sweeper(app: Flask, stop_event: threading.Event) -> None:
     Never dies: a database or Redis error is logged and the next interval tries again.
     """
     interval = app.config["SWEEP_INTERVAL_SECONDS"]
-    log.info("sweeper started: every %ss, items pending > %ss", interval,
-             app.config["SWEEP_PENDING_AFTER_SECONDS"])
+    log.info(
+        "sweeper started: every %ss, items pending > %ss",
+        interval,
+        app.config["SWEEP_PENDING_AFTER_SECONDS"],
+    )
     while not stop_event.is_set():
         try:
             sweep_if_leader(app)

@@ -58,8 +58,13 @@ def apply_recommendations(
                 route_item(session, item, queue, None, ai_status="none", policy=policy)
             elif rec.label not in queue.labels:
                 route_item(
-                    session, item, queue, None, ai_status="unavailable",
-                    ai_error=f"recommender answered unknown label {rec.label!r}", policy=policy,
+                    session,
+                    item,
+                    queue,
+                    None,
+                    ai_status="unavailable",
+                    ai_error=f"recommender answered unknown label {rec.label!r}",
+                    policy=policy,
                 )
             else:
                 advice = attach_recommendation(session, item, rec)
@@ -87,3 +92,43 @@ def route_without_recommendation(
             outcome[item.status] += 1
     session.flush()
     return outcome
+
+
+def lock_pending_item(session: Session, item_id: int) -> Item | None:
+    """The item if it is still pending, locked until the transaction ends (waits for a
+    job that holds it, unlike lock_pending_items: the caller already paid for an answer)."""
+    return session.scalar(
+        select(Item)
+        .where(Item.id == item_id, Item.status == "pending")
+        .options(selectinload(Item.recommendation))
+        .with_for_update(of=Item)
+    )
+
+
+def record_advice(
+    session: Session,
+    queue: Queue,
+    item: Item,
+    rec: RecommendationInput,
+    *,
+    evidence: Sequence[str] = (),
+    prompt_redacted: str | None = None,
+) -> str:
+    """Attach an external model's advice, with its evidence quotes and the prompt as it
+    left (for audit), and route the item. Returns the item's new status."""
+    if rec.label not in queue.labels:
+        return route_failed(
+            session, queue, item, "unavailable", f"unknown_label: {rec.label!r} not in queue"
+        )
+    recommendation = attach_recommendation(session, item, rec)
+    recommendation.evidence = list(evidence)
+    recommendation.prompt_redacted = prompt_redacted
+    route_item(session, item, queue, recommendation)
+    session.flush()
+    return item.status
+
+
+def route_failed(session: Session, queue: Queue, item: Item, ai_status: str, ai_error: str) -> str:
+    """Send one item to people because the AI gave no usable advice, keeping the error."""
+    route_without_recommendation(session, queue, [item], ai_status, ai_error[:2000])
+    return item.status

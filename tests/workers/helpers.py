@@ -34,8 +34,9 @@ def ticket(label: str, n: int) -> dict:
     }
 
 
-def add_items(app, queue_slug: str, payloads: Iterable[dict], *, enqueue: bool = True,
-              prefix: str = "t") -> list[int]:
+def add_items(
+    app, queue_slug: str, payloads: Iterable[dict], *, enqueue: bool = True, prefix: str = "t"
+) -> list[int]:
     """Ingest payloads through the service layer and commit, as the API does.
 
     With enqueue=False nothing reaches Redis, as when Redis is down at ingest.
@@ -43,8 +44,11 @@ def add_items(app, queue_slug: str, payloads: Iterable[dict], *, enqueue: bool =
     with app.app_context():
         session = db_session()
         queue = queues.get_queue(session, queue_slug)
-        body = {"items": [{"external_id": f"{prefix}-{i}", "payload": p}
-                          for i, p in enumerate(payloads)]}
+        body = {
+            "items": [
+                {"external_id": f"{prefix}-{i}", "payload": p} for i, p in enumerate(payloads)
+            ]
+        }
         items, _ = ingest.parse_ingest_body(body, queue)
         ids = [r.item.id for r in ingest.ingest(session, queue, items) if r.created]
         session.commit()
@@ -84,8 +88,14 @@ def decide_as_truth(app, reviewer: User, truth: dict[int, str]) -> None:
         session.commit()
 
 
-def seed_decisions(app, queue_slug: str, reviewer: User, per_label: int,
-                   labels=("approve", "reject", "escalate"), offset: int = 0) -> dict[int, str]:
+def seed_decisions(
+    app,
+    queue_slug: str,
+    reviewer: User,
+    per_label: int,
+    labels=("approve", "reject", "escalate"),
+    offset: int = 0,
+) -> dict[int, str]:
     """Ingest per_label tickets per label, let the worker route them, decide them all.
 
     Returns {item id: true label}.

@@ -23,7 +23,9 @@ def permit_everything(app, queue_slug: str, owner) -> None:
         session = db_session()
         queue = queues.get_queue(session, queue_slug)
         queues.create_policy_version(
-            session, queue, {"default_threshold": 0.0, "note": "trust the model"},
+            session,
+            queue,
+            {"default_threshold": 0.0, "note": "trust the model"},
             session.merge(owner),
         )
         session.commit()
@@ -83,7 +85,8 @@ def _snapshot(app, ids):
         session = db_session()
         rows = session.execute(
             select(Item.id, Item.status, Item.ai_status, Item.final_label, Item.routed_at)
-            .where(Item.id.in_(ids)).order_by(Item.id)
+            .where(Item.id.in_(ids))
+            .order_by(Item.id)
         ).all()
         counts = [
             session.scalar(select(func.count()).select_from(model))
@@ -128,7 +131,7 @@ def test_queue_switched_to_no_recommender_routes_pending_items_to_review(app, fa
     assert (item.status, item.ai_status, item.recommendation) == ("needs_review", "none", None)
 
 
-def test_claude_queue_routes_to_review_as_unavailable(app, factory):
+def test_claude_queue_without_an_api_key_routes_to_review_as_unavailable(app, factory):
     queue = factory.queue(recommender={"kind": "claude"})
     ids = add_items(app, queue.slug, [ticket("reject", 1), ticket("approve", 2)])
 
@@ -136,7 +139,7 @@ def test_claude_queue_routes_to_review_as_unavailable(app, factory):
 
     for item in items_by_id(app, ids).values():
         assert (item.status, item.ai_status) == ("needs_review", "unavailable")
-        assert item.ai_error == "claude recommender not configured"
+        assert item.ai_error == "not_configured: ANTHROPIC_API_KEY is not set"
 
 
 def test_corrupt_model_artifact_routes_to_review_as_unavailable(app, factory):
@@ -144,8 +147,17 @@ def test_corrupt_model_artifact_routes_to_review_as_unavailable(app, factory):
     seed_decisions(app, queue.slug, factory.user("reviewer"), per_label=8)
     with app.app_context():
         session = db_session()
-        session.add(ModelVersion(queue_id=queue.id, version=7, kind="tfidf-logreg", trained_on=24,
-                                 metrics={}, artifact=b"not a pickle", is_active=True))
+        session.add(
+            ModelVersion(
+                queue_id=queue.id,
+                version=7,
+                kind="tfidf-logreg",
+                trained_on=24,
+                metrics={},
+                artifact=b"not a pickle",
+                is_active=True,
+            )
+        )
         session.commit()
     ids = add_items(app, queue.slug, [ticket("reject", 50)], prefix="x")
 

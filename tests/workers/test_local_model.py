@@ -101,4 +101,3 @@ def test_training_is_enqueued_once_while_one_is_pending(app, factory):
 def test_payload_document_keeps_keys_and_nested_strings():
     doc = payload_document({"subject": "refund", "meta": {"lang": "en", "n": 3}, "tags": ["vip"]})
     assert doc == "subject refund meta lang en n tags vip"
-

@@ -14,14 +14,15 @@ from workers.recommenders.local import local_recommender_for
 
 __all__ = ["NoRecommendation", "Recommender", "RecommenderUnavailable", "recommender_for"]
 
-CLAUDE_NOT_CONFIGURED = "claude recommender not configured"
+CLAUDE_NOT_CONFIGURED = "claude items are recommended by workers.claude_jobs"
 
 
 def recommender_for(session: Session, queue: Queue) -> Recommender:
     """The recommender the queue asks for.
 
-    "none" gets a recommender with nothing to say; "claude" raises RecommenderUnavailable
-    until that recommender is built, so its items still reach people.
+    "none" gets a recommender with nothing to say. Claude queues do not come here: their
+    items are dispatched to one call job each (workers/claude_jobs.py); should one arrive
+    anyway, RecommenderUnavailable sends its items to people.
     """
     if queue.recommender_kind == "local":
         return local_recommender_for(session, queue)

@@ -8,6 +8,7 @@ artifact is a pickle we wrote ourselves, so loading it is safe.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import pickle
 import random
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from models import Item, ModelVersion, Queue, Review
 from review.domain.calibration import reliability
+from review.domain.promotion import promotion_verdict
 from review.services import audit
 from review.services.routing import RecommendationInput
 from workers.recommenders.base import NoRecommendation, Recommender, RecommenderUnavailable
@@ -42,6 +44,8 @@ HOLDOUT_FRACTION = 0.2
 CALIBRATION_FOLDS = 3
 CALIBRATE_MIN_PER_LABEL = 15
 RETRAIN_EVERY = 25
+# Fewer held-out decisions than this say too little to compare two models on.
+MIN_HELD_OUT = 5
 MAX_TRAINING_DECISIONS = 50_000
 _CACHE_SIZE = 8
 # Keyed by (ModelVersion.id, created_at): SQLite may reuse the id of a deleted row.
@@ -80,12 +84,25 @@ def training_due(session: Session, queue_id: int) -> bool:
     counts = label_counts(session, queue_id)
     if untrainable_reason(counts) is not None:
         return False
+    # The latest version, promoted or not: a candidate held back by the gate must not make
+    # every later job retrain on the same decisions.
     trained_on = session.scalar(
-        select(ModelVersion.trained_on).where(
-            ModelVersion.queue_id == queue_id, ModelVersion.is_active.is_(True)
-        )
+        select(ModelVersion.trained_on)
+        .where(ModelVersion.queue_id == queue_id)
+        .order_by(ModelVersion.version.desc())
+        .limit(1)
     )
     return trained_on is None or sum(counts.values()) - trained_on >= RETRAIN_EVERY
+
+
+def held_out(item_id: int, fraction: float = HOLDOUT_FRACTION) -> bool:
+    """Whether a decided item belongs to the held-out slice, for good.
+
+    Fixed per item (a hash of its id), so no model version ever trains on a held-out
+    item, and a candidate and the model in force are compared on decisions neither saw.
+    """
+    digest = hashlib.sha256(f"holdout:{item_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") < fraction * 2**32
 
 
 def stratified_holdout(
@@ -121,56 +138,74 @@ def build_pipeline(calibrated: bool) -> Pipeline:
 
 
 def _evaluate(pipeline: Pipeline, documents: list[str], labels: list[str]) -> dict[str, float]:
+    """Accuracy, Brier score and calibration (ECE) of the pipeline on these decisions."""
     probabilities = pipeline.predict_proba(documents)
-    classes = list(pipeline.classes_)
+    classes = [str(c) for c in pipeline.classes_]
     confidences = [min(1.0, float(row.max())) for row in probabilities]
     predicted = [classes[int(row.argmax())] for row in probabilities]
     correct = [guess == label for guess, label in zip(predicted, labels, strict=True)]
     calibration = reliability((c, ok, 1.0) for c, ok in zip(confidences, correct, strict=True))
+    # Multi-class Brier score; a label the model never learned counts as probability 0.
+    brier = sum(
+        sum((float(p) - (c == label)) ** 2 for c, p in zip(classes, row, strict=True))
+        + (label not in classes)
+        for row, label in zip(probabilities, labels, strict=True)
+    ) / len(labels)
     return {
         "accuracy": sum(correct) / len(correct),
+        "brier": brier,
         "ece": calibration.expected_calibration_error,
         "mean_confidence": sum(confidences) / len(confidences),
     }
 
 
-def _decisions(session: Session, queue_id: int) -> list[tuple[dict[str, Any], str]]:
+def _decisions(session: Session, queue_id: int) -> list[tuple[int, dict[str, Any], str]]:
     rows = session.execute(
-        select(Item.payload, Review.final_label)
+        select(Item.id, Item.payload, Review.final_label)
         .join(Review, Review.item_id == Item.id)
         .where(Item.queue_id == queue_id)
         .order_by(Review.id.desc())
         .limit(MAX_TRAINING_DECISIONS)
     )
-    return [(payload, label) for payload, label in rows]
+    return [(item_id, payload, label) for item_id, payload, label in rows]
 
 
 def train_for_queue(session: Session, queue: Queue) -> ModelVersion | None:
-    """Train on the queue's human decisions and store the result as its active model.
+    """Train on the queue's human decisions and store the result as a new version.
 
-    Returns None, storing nothing, when the decisions do not pass the gate (at least
-    MIN_DECISIONS decisions, MIN_LABELS labels with MIN_PER_LABEL+ each). The model is
-    fitted on a stratified 80% and scored on the held-out 20%, so the metrics describe
-    the stored model. Does not commit.
+    Returns None, storing nothing, when the decisions do not pass the training gate (at
+    least MIN_DECISIONS decisions, MIN_LABELS labels with MIN_PER_LABEL+ each). The model
+    is fitted on the decisions outside the fixed held-out slice (`held_out`) and scored on
+    the slice, so the metrics describe the stored model. It becomes the active model only
+    if it is not worse on that slice than the model in force (review/domain/promotion.py);
+    otherwise it is stored inactive, its metrics saying why. Does not commit.
     """
     decisions = _decisions(session, queue.id)
-    counts = Counter(label for _, label in decisions)
+    counts = Counter(label for _, _, label in decisions)
     if (reason := untrainable_reason(counts)) is not None:
         log.info("queue %s not trained: %s", queue.slug, reason)
         return None
-    documents = [payload_document(payload) for payload, _ in decisions]
-    labels = [label for _, label in decisions]
-    train, held = stratified_holdout(labels, HOLDOUT_FRACTION)
+    documents = [payload_document(payload) for _, payload, _ in decisions]
+    labels = [label for _, _, label in decisions]
+    held = [i for i, (item_id, _, _) in enumerate(decisions) if held_out(item_id)]
+    train = [i for i in range(len(decisions)) if i not in set(held)]
+    if len(held) < MIN_HELD_OUT or len(set(labels[i] for i in train)) < MIN_LABELS:
+        # Too few decisions for the fixed slice: a one-off stratified split, and no
+        # comparison with the model in force (it may have trained on this slice).
+        train, held = stratified_holdout(labels, HOLDOUT_FRACTION)
+        comparable = False
+    else:
+        comparable = True
     train_counts = Counter(labels[i] for i in train)
     calibrated = min(train_counts.values()) >= CALIBRATE_MIN_PER_LABEL
     pipeline = build_pipeline(calibrated)
     pipeline.fit([documents[i] for i in train], [labels[i] for i in train])
-    metrics: dict[str, Any] = _evaluate(
-        pipeline, [documents[i] for i in held], [labels[i] for i in held]
-    )
+    held_documents, held_labels = [documents[i] for i in held], [labels[i] for i in held]
+    metrics: dict[str, Any] = _evaluate(pipeline, held_documents, held_labels)
     metrics.update(
         n_train=len(train),
         n_eval=len(held),
+        holdout="fixed slice by item id" if comparable else "one-off stratified split",
         label_counts=dict(sorted(counts.items())),
         labels=[str(label) for label in pipeline.classes_],
         calibration=(
@@ -180,20 +215,56 @@ def train_for_queue(session: Session, queue: Queue) -> ModelVersion | None:
             f"{CALIBRATE_MIN_PER_LABEL} training decisions)"
         ),
     )
-    return _store(session, queue, pipeline, metrics, trained_on=sum(counts.values()))
+    current = _current_on_slice(session, queue, held_documents, held_labels, comparable)
+    verdict = promotion_verdict(current[1] if current else None, metrics)
+    metrics["promotion"] = {
+        "promoted": verdict.promote,
+        "reason": verdict.reason,
+        "against_version": current[0] if current else None,
+        "current_on_slice": current[1] if current else None,
+    }
+    return _store(session, queue, pipeline, metrics, sum(counts.values()), verdict.promote)
+
+
+def _current_on_slice(
+    session: Session, queue: Queue, documents: list[str], labels: list[str], comparable: bool
+) -> tuple[int, dict[str, float]] | None:
+    """(version, metrics) of the model in force scored on the candidate's held-out slice;
+    None when there is none, or it cannot be loaded or fairly compared (then the
+    candidate is promoted: a model that cannot run is no bar to clear)."""
+    active = session.execute(
+        select(ModelVersion.id, ModelVersion.version, ModelVersion.created_at)
+        .where(ModelVersion.queue_id == queue.id, ModelVersion.is_active.is_(True))
+        .limit(1)
+    ).first()
+    if active is None or not comparable:
+        return None
+    try:
+        pipeline = _load_pipeline(session, active.id, active.created_at)
+        return active.version, _evaluate(pipeline, documents, labels)
+    except Exception:
+        log.exception("queue %s: the model in force could not be scored", queue.slug)
+        return None
 
 
 def _store(
-    session: Session, queue: Queue, pipeline: Pipeline, metrics: dict[str, Any], trained_on: int
+    session: Session,
+    queue: Queue,
+    pipeline: Pipeline,
+    metrics: dict[str, Any],
+    trained_on: int,
+    promote: bool,
 ) -> ModelVersion:
+    """Store the model as the next version, active only if it passed the gate."""
     latest = session.scalar(
         select(func.max(ModelVersion.version)).where(ModelVersion.queue_id == queue.id)
     )
-    session.execute(
-        update(ModelVersion)
-        .where(ModelVersion.queue_id == queue.id, ModelVersion.is_active.is_(True))
-        .values(is_active=False)
-    )
+    if promote:
+        session.execute(
+            update(ModelVersion)
+            .where(ModelVersion.queue_id == queue.id, ModelVersion.is_active.is_(True))
+            .values(is_active=False)
+        )
     model = ModelVersion(
         queue_id=queue.id,
         version=(latest or 0) + 1,
@@ -201,7 +272,7 @@ def _store(
         trained_on=trained_on,
         metrics=metrics,
         artifact=pickle.dumps(pipeline, protocol=pickle.HIGHEST_PROTOCOL),
-        is_active=True,
+        is_active=promote,
     )
     session.add(model)
     session.flush()
@@ -212,12 +283,21 @@ def _store(
         version=version_name(model.version),
         accuracy=metrics["accuracy"],
         ece=metrics["ece"],
+        brier=metrics["brier"],
+        promoted=promote,
+        promotion=metrics["promotion"]["reason"],
         n_train=metrics["n_train"],
         n_eval=metrics["n_eval"],
     )
     log.info(
-        "queue %s: trained %s on %d decisions (accuracy %.3f, ECE %.3f)",
-        queue.slug, version_name(model.version), trained_on, metrics["accuracy"], metrics["ece"],
+        "queue %s: trained %s on %d decisions (accuracy %.3f, ECE %.3f); %s: %s",
+        queue.slug,
+        version_name(model.version),
+        trained_on,
+        metrics["accuracy"],
+        metrics["ece"],
+        "promoted" if promote else "held back",
+        metrics["promotion"]["reason"],
     )
     return model
 

@@ -1,29 +1,5 @@
-"""Turning an item payload into one text document for the local model."""
+"""Turning an item payload into one text document (kept here for the recommenders' imports)."""
 
-from __future__ import annotations
+from review.domain.text import payload_document
 
-from typing import Any
-
-
-def _strings(value: Any, out: list[str]) -> None:
-    if isinstance(value, str):
-        out.append(value)
-    elif isinstance(value, dict):
-        for key, inner in value.items():
-            out.append(str(key))
-            _strings(inner, out)
-    elif isinstance(value, list | tuple):
-        for inner in value:
-            _strings(inner, out)
-
-
-def payload_document(payload: dict[str, Any]) -> str:
-    """Every key and string value of the payload, depth first, joined by spaces.
-
-    Keys are kept because they say which field a word came from ("refund" in a subject
-    differs from "refund" in a signature only by its neighbours, but a key such as
-    "chargeback_reason" is informative on its own). Numbers and booleans are left out.
-    """
-    parts: list[str] = []
-    _strings(payload, parts)
-    return " ".join(parts)
+__all__ = ["payload_document"]

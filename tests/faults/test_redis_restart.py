@@ -1,0 +1,69 @@
+"""Redis restarted while items are pending: every item still ends routed."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from redis import Redis
+
+from review.embedded_redis import EmbeddedRedis
+from review.redis_conn import get_rq_queue
+from review.services import pipeline
+from tests.faults.conftest import kill_group, wait_for, worker_env
+from tests.workers.claude_helpers import claude_queue
+from tests.workers.helpers import add_items, items_by_id
+
+
+@pytest.fixture
+def own_redis():
+    """A redis-server of this test's own: restarting it disturbs nobody else."""
+    server = EmbeddedRedis().start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.slow
+def test_items_pending_across_a_redis_restart_are_all_routed(
+    app, factory, fake_anthropic, workers, own_redis
+):
+    queue = claude_queue(factory)
+    app.config["REDIS_URL"] = own_redis.url
+    worker = workers(worker_env(app, fake_anthropic, own_redis.url))
+    wait_for(
+        lambda: Redis.from_url(own_redis.url).keys("rq:worker:*") != [],
+        30,
+        "the worker to register",
+    )
+
+    # Jobs queued while the worker is paused are lost with Redis's memory...
+    kill_group(worker, signal.SIGSTOP)
+    queued = add_items(
+        app,
+        queue.slug,
+        [{"body": f"refund {n}"} for n in range(10)],
+        enqueue=False,
+        prefix="queued",
+    )
+    with app.app_context():
+        rq_queue = get_rq_queue().__class__(
+            app.config["RQ_QUEUE_NAME"], connection=Redis.from_url(own_redis.url)
+        )
+        assert pipeline.enqueue_recommendations(rq_queue, queued)
+    own_redis.stop()
+    # ...and items ingested while Redis is down were never queued at all.
+    unqueued = add_items(
+        app, queue.slug, [{"body": f"bug {n}"} for n in range(10)], enqueue=False, prefix="down"
+    )
+    own_redis.start()
+    kill_group(worker, signal.SIGCONT)
+
+    ids = queued + unqueued
+    wait_for(
+        lambda: all(i.status != "pending" for i in items_by_id(app, ids).values()),
+        90,
+        "every item to be routed",
+    )
+    items = items_by_id(app, ids)
+    assert {i.ai_status for i in items.values()} == {"ok"}
+    assert all(len(i.routings) == 1 for i in items.values())
