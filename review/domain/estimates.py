@@ -98,24 +98,74 @@ class PrecisionCurve:
     """Precision above any threshold for one label, from precomputed cumulative sums."""
 
     def __init__(self, observations: Iterable[LabeledObservation]) -> None:
-        ordered = sorted(observations, key=lambda o: o.confidence)
-        for obs in ordered:
+        bins: list[tuple[float, WeightedSums]] = []
+        for obs in observations:
             if obs.inclusion_probability <= 0:
                 raise ValueError("a labeled item cannot have inclusion probability 0")
-        self._confidences = [o.confidence for o in ordered]
-        # Suffix sums: entry i covers observations i..end (confidence >= confidences[i]).
-        self._sum_w = _suffix_sums([o.weight for o in ordered])
-        self._sum_wy = _suffix_sums([o.weight * o.correct for o in ordered])
-        self._sum_w2 = _suffix_sums([o.weight * o.weight for o in ordered])
+            w = obs.weight
+            bins.append((obs.confidence, WeightedSums(w, w * obs.correct, w * w, 1)))
+        self._set_bins(bins)
+
+    @classmethod
+    def from_bins(cls, bins: Iterable[tuple[float, WeightedSums]]) -> PrecisionCurve:
+        """A curve from pre-aggregated bins: (confidence, sums of the items in the bin).
+
+        A threshold t then counts a bin when its confidence is at least t, so bins keyed
+        by their lower edge answer exactly for thresholds on the bin grid.
+        """
+        curve = cls([])
+        curve._set_bins(list(bins))
+        return curve
+
+    def _set_bins(self, bins: list[tuple[float, WeightedSums]]) -> None:
+        bins.sort(key=lambda b: b[0])
+        self._confidences = [c for c, _ in bins]
+        # Suffix sums: entry i covers bins i..end (confidence >= confidences[i]).
+        self._sum_w = _suffix_sums([b.sum_w for _, b in bins])
+        self._sum_wy = _suffix_sums([b.sum_wy for _, b in bins])
+        self._sum_w2 = _suffix_sums([b.sum_w2 for _, b in bins])
+        self._count = _suffix_sums([float(b.count) for _, b in bins])
 
     def __len__(self) -> int:
-        return len(self._confidences)
+        return int(self._count[0])
 
     def at(self, threshold: float) -> PrecisionEstimate:
         """Estimate for the items whose confidence is at least `threshold`."""
+        return estimate_from_sums(self.sums_at(threshold))
+
+    def sums_at(self, threshold: float) -> WeightedSums:
+        """The weighted sums behind `at(threshold)`, for combining curves (e.g. all labels)."""
         start = bisect_left(self._confidences, threshold)
-        count = len(self._confidences) - start
-        return _estimate(self._sum_w[start], self._sum_wy[start], self._sum_w2[start], count)
+        return WeightedSums(
+            self._sum_w[start], self._sum_wy[start], self._sum_w2[start], int(self._count[start])
+        )
+
+
+@dataclass(frozen=True)
+class WeightedSums:
+    """Sum of weights, of weights of correct items, of squared weights; and the item count."""
+
+    sum_w: float
+    sum_wy: float
+    sum_w2: float
+    count: int
+
+    def __add__(self, other: WeightedSums) -> WeightedSums:
+        return WeightedSums(
+            self.sum_w + other.sum_w,
+            self.sum_wy + other.sum_wy,
+            self.sum_w2 + other.sum_w2,
+            self.count + other.count,
+        )
+
+
+def estimate_from_sums(sums: WeightedSums) -> PrecisionEstimate:
+    """The Hajek precision and its Wilson/Kish interval from pooled weighted sums.
+
+    Pooling the sums of several labels' curves, each at its own threshold, estimates the
+    precision of everything a whole policy auto-approves.
+    """
+    return _estimate(sums.sum_w, sums.sum_wy, sums.sum_w2, sums.count)
 
 
 def _suffix_sums(values: Sequence[float]) -> list[float]:
@@ -127,13 +177,28 @@ class ConfidenceCounts:
     """How many recommended items lie at or above any threshold (no labels needed)."""
 
     def __init__(self, confidences: Iterable[float]) -> None:
-        self._sorted = sorted(confidences)
+        counts: dict[float, int] = {}
+        for confidence in confidences:
+            counts[confidence] = counts.get(confidence, 0) + 1
+        self._set_bins(list(counts.items()))
+
+    @classmethod
+    def from_bins(cls, bins: Iterable[tuple[float, int]]) -> ConfidenceCounts:
+        """Counts from pre-aggregated (confidence, number of items) bins."""
+        counts = cls([])
+        counts._set_bins(list(bins))
+        return counts
+
+    def _set_bins(self, bins: list[tuple[float, int]]) -> None:
+        bins.sort()
+        self._values = [c for c, _ in bins]
+        self._suffix = list(accumulate(reversed([n for _, n in bins]), initial=0))[::-1]
 
     def __len__(self) -> int:
-        return len(self._sorted)
+        return self._suffix[0]
 
     def at_or_above(self, threshold: float) -> int:
-        return len(self._sorted) - bisect_left(self._sorted, threshold)
+        return self._suffix[bisect_left(self._values, threshold)]
 
 
 @dataclass(frozen=True)

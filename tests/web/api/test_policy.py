@@ -21,12 +21,17 @@ def test_put_policy_creates_the_next_version(client, factory, as_role):
     assert response.get_json()["version"] == 2
 
     current = client.get(f"/api/v1/queues/{queue.slug}/policy", headers=as_role("reviewer"))
-    assert current.get_json() | {"created_at": None} == {
+    assert current.get_json() | {"created_at": None, "activated_at": None} == {
         "version": 2,
+        "status": "active",
         "thresholds": {"approve": 0.9},
         "default_threshold": 0.95,
+        "audit_rate": 0.0,
+        "recalibration": None,
         "note": "calibrated on May data",
+        "rollback_of": None,
         "created_at": None,
+        "activated_at": None,
     }
 
 

@@ -1,0 +1,139 @@
+"""Server-rendered SVG line charts: geometry here, markup in templates/policy/_chart.html.
+
+A chart maps data to a fixed viewBox; the SVG scales with CSS. Series may have gaps
+(None values break the line), an interval band, horizontal reference lines (a target, an
+SLA) and a vertical marker (the threshold being tried).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+WIDTH, HEIGHT = 640, 240
+LEFT, RIGHT, TOP, BOTTOM = 48, 16, 12, 32
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    values: Sequence[float | None]
+    css_class: str  # colours live in app.css
+    band_low: Sequence[float | None] | None = None
+    band_high: Sequence[float | None] | None = None
+
+
+@dataclass(frozen=True)
+class RefLine:
+    value: float
+    label: str
+    css_class: str
+
+
+@dataclass
+class Chart:
+    """Everything the template draws, already in viewBox coordinates."""
+
+    title: str
+    width: int
+    height: int
+    paths: list[tuple[str, str, str]] = field(default_factory=list)  # (d, class, name)
+    bands: list[tuple[str, str]] = field(default_factory=list)  # (d, class)
+    hlines: list[tuple[float, str, str]] = field(default_factory=list)  # (y, label, class)
+    vline: tuple[float, str] | None = None
+    y_ticks: list[tuple[float, str]] = field(default_factory=list)
+    x_ticks: list[tuple[float, str]] = field(default_factory=list)
+    legend: list[tuple[str, str]] = field(default_factory=list)
+    empty: bool = False
+
+
+def _fmt(value: float, percent: bool) -> str:
+    if percent:
+        return f"{value:.0%}"
+    return f"{value:,.0f}" if abs(value) >= 10 else f"{value:.2g}"
+
+
+def _segments(points: list[tuple[float, float] | None]) -> str:
+    """An SVG path through the points, lifting the pen at each gap."""
+    parts, pen_down = [], False
+    for point in points:
+        if point is None:
+            pen_down = False
+            continue
+        parts.append(f"{'L' if pen_down else 'M'}{point[0]:.1f},{point[1]:.1f}")
+        pen_down = True
+    return " ".join(parts)
+
+
+def line_chart(
+    title: str,
+    x_labels: Sequence[str],
+    series: Sequence[Series],
+    *,
+    y_min: float = 0.0,
+    y_max: float | None = None,
+    percent: bool = False,
+    hlines: Sequence[RefLine] = (),
+    marker_index: float | None = None,
+    marker_label: str = "",
+    x_tick_every: int | None = None,
+) -> Chart:
+    """Lay out `series` over `x_labels` (evenly spaced) between y_min and y_max.
+
+    y_max defaults to the largest value (or reference line), with headroom.
+    """
+    chart = Chart(title, WIDTH, HEIGHT)
+    values = [v for s in series for v in s.values if v is not None]
+    values += [v for s in series for v in (s.band_high or []) if v is not None]
+    values += [line.value for line in hlines]
+    chart.empty = not any(v is not None for s in series for v in s.values)
+    if y_max is None:
+        y_max = max(values, default=1.0) * 1.1 or 1.0
+    if y_max <= y_min:
+        y_max = y_min + 1.0
+    n = max(len(x_labels), 2)
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def x(i: float) -> float:
+        return LEFT + plot_w * i / (n - 1)
+
+    def y(v: float) -> float:
+        clamped = min(max(v, y_min), y_max)
+        return TOP + plot_h * (1 - (clamped - y_min) / (y_max - y_min))
+
+    for s in series:
+        points = [None if v is None else (x(i), y(v)) for i, v in enumerate(s.values)]
+        chart.paths.append((_segments(points), s.css_class, s.name))
+        chart.legend.append((s.name, s.css_class))
+        if s.band_low is not None and s.band_high is not None:
+            chart.bands.extend(_bands(s, x, y))
+    for line in hlines:
+        chart.hlines.append((y(line.value), line.label, line.css_class))
+    if marker_index is not None:
+        chart.vline = (x(marker_index), marker_label)
+    chart.y_ticks = [
+        (y(y_min + (y_max - y_min) * k / 4), _fmt(y_min + (y_max - y_min) * k / 4, percent))
+        for k in range(5)
+    ]
+    every = x_tick_every or max(1, len(x_labels) // 6)
+    chart.x_ticks = [(x(i), label) for i, label in enumerate(x_labels) if i % every == 0]
+    return chart
+
+
+def _bands(s: Series, x, y) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """Closed polygons for each unbroken run of the interval band."""
+    assert s.band_low is not None and s.band_high is not None
+    runs: list[list[int]] = [[]]
+    for i, (low, high) in enumerate(zip(s.band_low, s.band_high, strict=True)):
+        if low is None or high is None or s.values[i] is None:
+            runs.append([])
+        else:
+            runs[-1].append(i)
+    bands = []
+    for run in runs:
+        if len(run) < 2:
+            continue
+        top = [f"{x(i):.1f},{y(s.band_high[i]):.1f}" for i in run]  # type: ignore[arg-type]
+        bottom = [f"{x(i):.1f},{y(s.band_low[i]):.1f}" for i in reversed(run)]  # type: ignore[arg-type]
+        bands.append(("M" + " L".join(top + bottom) + " Z", f"band {s.css_class}"))
+    return bands
