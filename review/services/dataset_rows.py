@@ -1,0 +1,276 @@
+"""Which decisions a snapshot holds, and each one as a row of the dataset schema.
+
+A snapshot is cut by a watermark on reviews.id captured when it is created (see
+capture_watermark): reviews are only ever inserted, so "reviews up to id W" names the
+same rows today and in a year. Filters (scope, labels, time range) narrow that further.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, Text, and_, case, cast, false, func, select, text
+from sqlalchemy.orm import Session
+
+from models import Item, PolicyVersion, Queue, Recommendation, Review, RoutingRecord, User
+from review.domain.datasets import reviewer_pseudonym, split_for
+from review.services.errors import ValidationFailed
+
+# overrides: corrections on items the policy sent to people; human: every decision on
+# those items; audited: human plus the audit samples the policy would have auto-approved
+# (weight those by 1 / inclusion_probability).
+SCOPES = ("overrides", "human", "audited")
+REVIEWER_IDENTITIES = ("pseudonymous", "named")
+MAX_LAST_DAYS = 36_500
+FILTER_KEYS = {"scope", "labels", "decided_from", "decided_to", "last_days"}
+
+
+@dataclass(frozen=True)
+class SnapshotFilter:
+    """What goes in, beyond the watermark. Times are UTC; decided_to is exclusive."""
+
+    scope: str = "human"
+    labels: tuple[str, ...] = ()
+    decided_from: datetime | None = None
+    decided_to: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope,
+            "labels": list(self.labels),
+            "decided_from": self.decided_from.isoformat() if self.decided_from else None,
+            "decided_to": self.decided_to.isoformat() if self.decided_to else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SnapshotFilter:
+        """The filter stored on a snapshot (as written by as_dict)."""
+        return cls(
+            scope=data["scope"],
+            labels=tuple(data["labels"]),
+            decided_from=_parse_time(data["decided_from"]),
+            decided_to=_parse_time(data["decided_to"]),
+        )
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _time_field(raw: Any, name: str, errors: dict[str, str]) -> datetime | None:
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str):
+        errors[name] = "must be an ISO 8601 date or time, e.g. 2026-11-19T00:00:00Z"
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        errors[name] = "must be an ISO 8601 date or time, e.g. 2026-11-19T00:00:00Z"
+        return None
+    if value.tzinfo is None:  # a bare date, or a time without offset, is read as UTC
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def parse_filter(raw: Any, queue: Queue, now: datetime, prefix: str = "filter") -> SnapshotFilter:
+    """Validate a filter object from a client. `last_days: n` means decided_from = now - n days.
+
+    Raises ValidationFailed naming each bad field as `<prefix>.<key>`.
+    """
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ValidationFailed("filter must be an object", {prefix: "must be an object"})
+    errors: dict[str, str] = {}
+    for key in sorted(set(raw) - FILTER_KEYS):
+        errors[f"{prefix}.{key}"] = f"unknown; use {', '.join(sorted(FILTER_KEYS))}"
+    scope = raw.get("scope", "human")
+    if scope not in SCOPES:
+        errors[f"{prefix}.scope"] = f"must be one of: {', '.join(SCOPES)}"
+    labels = raw.get("labels") or []
+    known = set(queue.labels) | set(getattr(queue, "retired_labels", None) or [])
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        errors[f"{prefix}.labels"] = "must be a list of label names"
+        labels = []
+    elif unknown := sorted(set(labels) - known):
+        errors[f"{prefix}.labels"] = f"not labels of this queue: {', '.join(unknown)}"
+    decided_from = _time_field(raw.get("decided_from"), f"{prefix}.decided_from", errors)
+    decided_to = _time_field(raw.get("decided_to"), f"{prefix}.decided_to", errors)
+    last_days = raw.get("last_days")
+    if last_days is not None:
+        if (
+            isinstance(last_days, bool)
+            or not isinstance(last_days, int)
+            or not (0 < last_days <= MAX_LAST_DAYS)
+        ):
+            errors[f"{prefix}.last_days"] = f"must be a whole number from 1 to {MAX_LAST_DAYS}"
+        elif decided_from is not None:
+            errors[f"{prefix}.last_days"] = "give last_days or decided_from, not both"
+        else:
+            decided_from = now - timedelta(days=last_days)
+    if decided_from and decided_to and decided_from >= decided_to:
+        errors[f"{prefix}.decided_to"] = "must be after decided_from"
+    if errors:
+        raise ValidationFailed("invalid snapshot filter", errors)
+    return SnapshotFilter(scope, tuple(sorted(set(labels))), decided_from, decided_to)
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """Reviews with low_review_id < id <= high_review_id; routing as of high_routing_id."""
+
+    low_review_id: int
+    high_review_id: int
+    high_routing_id: int
+
+
+def capture_watermark(session: Session) -> tuple[int, int]:
+    """(highest review id, highest routing record id) such that every review up to the
+    first is committed: later commits can only add reviews above it.
+
+    On PostgreSQL a review id is drawn when the INSERT runs but becomes visible at COMMIT,
+    so a transaction still open could commit a lower id after we looked. A SHARE lock on
+    `reviews` waits for those writers to finish (and holds new ones back until the caller
+    commits, a few milliseconds); SQLite has a single writer, so what is visible is final.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL lock_timeout = '10s'"))
+        session.execute(text("LOCK TABLE reviews IN SHARE MODE"))
+    high_review = session.scalar(select(func.coalesce(func.max(Review.id), 0)))
+    high_routing = session.scalar(select(func.coalesce(func.max(RoutingRecord.id), 0)))
+    return int(high_review or 0), int(high_routing or 0)
+
+
+def selection_columns() -> tuple[Any, Any]:
+    """SQL for (audit, inclusion_probability) of a row, from its routing record.
+
+    The one place that knows where these come from: routing_records.audit and
+    .inclusion_probability when the policy records them, else (an older schema) no audits
+    and probability 1 for an item a person was meant to see, 0 for an auto-approval.
+    """
+    routed_to_person = case((RoutingRecord.route == "auto_approve", 0.0), else_=1.0)
+    audit_column = getattr(RoutingRecord, "audit", None)
+    probability_column = getattr(RoutingRecord, "inclusion_probability", None)
+    audit = func.coalesce(audit_column, false()) if audit_column is not None else false()
+    probability = (
+        func.coalesce(probability_column, routed_to_person)
+        if probability_column is not None
+        else routed_to_person
+    )
+    return audit, probability
+
+
+def rows_query(queue_id: int, flt: SnapshotFilter, mark: Watermark, named: bool) -> Select[Any]:
+    """The snapshot's rows in review-id order (columns as _to_row expects them)."""
+    audit, probability = selection_columns()
+    latest_routing = (
+        select(func.max(RoutingRecord.id))
+        .where(RoutingRecord.item_id == Review.item_id, RoutingRecord.id <= mark.high_routing_id)
+        .correlate(Review)
+        .scalar_subquery()
+    )
+    query = (
+        select(
+            Review.id,
+            Review.item_id,
+            Item.external_id,
+            # The payload's JSON text as stored: no parse and re-encode per row.
+            cast(Item.payload, Text),
+            Recommendation.label,
+            Recommendation.confidence,
+            Recommendation.source,
+            Recommendation.model,
+            Recommendation.model_version,
+            Review.final_label,
+            Review.action,
+            Review.reason_code,
+            Review.comment,
+            User.email if named else Review.reviewer_id,
+            Review.seconds_on_item,
+            PolicyVersion.version,
+            RoutingRecord.route,
+            RoutingRecord.threshold,
+            audit,
+            probability,
+            Item.created_at,
+            RoutingRecord.created_at,
+            Review.decided_at,
+        )
+        .select_from(Review)
+        .join(Item, Item.id == Review.item_id)
+        .outerjoin(Recommendation, Recommendation.item_id == Review.item_id)
+        # The item_id term lets the database find the item's few routing records by index
+        # before checking which is the latest; without it, PostgreSQL compares every pair.
+        .outerjoin(
+            RoutingRecord,
+            and_(RoutingRecord.item_id == Review.item_id, RoutingRecord.id == latest_routing),
+        )
+        .outerjoin(PolicyVersion, PolicyVersion.id == RoutingRecord.policy_version_id)
+        .where(
+            Item.queue_id == queue_id,
+            Review.id > mark.low_review_id,
+            Review.id <= mark.high_review_id,
+        )
+        .order_by(Review.id)
+    )
+    if named:
+        query = query.join(User, User.id == Review.reviewer_id)
+    return _filtered(query, flt, audit)
+
+
+def _filtered(query: Select[Any], flt: SnapshotFilter, audit: Any) -> Select[Any]:
+    if flt.scope != "audited":
+        query = query.where(~audit)
+    if flt.scope == "overrides":
+        query = query.where(Review.action == "overridden")
+    if flt.labels:
+        query = query.where(Review.final_label.in_(flt.labels))
+    if flt.decided_from is not None:
+        query = query.where(Review.decided_at >= flt.decided_from)
+    if flt.decided_to is not None:
+        query = query.where(Review.decided_at < flt.decided_to)
+    return query
+
+
+def count_query(rows: Select[Any]) -> Select[Any]:
+    return select(func.count()).select_from(rows.order_by(None).subquery())
+
+
+class RowBuilder:
+    """Turns result rows into schema tuples: reviewer pseudonyms, overridden flag, split."""
+
+    def __init__(self, queue_slug: str, secret: str, named: bool) -> None:
+        self.queue_slug = queue_slug
+        self.secret = secret
+        self.named = named
+        self._pseudonyms: dict[int, str] = {}
+
+    def reviewer(self, value: Any) -> str:
+        if self.named:
+            return str(value)
+        if value not in self._pseudonyms:
+            self._pseudonyms[value] = reviewer_pseudonym(self.secret, value)
+        return self._pseudonyms[value]
+
+    def __call__(self, r: Any) -> tuple[Any, ...]:
+        return (
+            r[0], r[1], r[2], self.queue_slug, r[3],
+            r[4], r[5], r[6], r[7], r[8],
+            r[9], r[10] == "overridden", r[11], r[12] or "", self.reviewer(r[13]),
+            r[14], r[15], r[16], r[17], bool(r[18]),
+            float(r[19]), r[20], r[21], r[22], split_for(r[1]),
+        )  # fmt: skip
+
+
+def iter_row_batches(
+    session: Session, query: Select[Any], build: RowBuilder, batch_size: int
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The query's rows as schema tuples, `batch_size` at a time, through a server-side
+    cursor on PostgreSQL (memory stays flat whatever the row count)."""
+    with session.execute(query.execution_options(yield_per=batch_size)) as result:
+        for partition in result.partitions():
+            yield [build(row) for row in partition]

@@ -1,0 +1,157 @@
+"""ML pages for dataset snapshots: a queue's snapshots, starting one, watching it build,
+reading its datasheet and evaluation, downloading it."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_htmx import make_response
+from flask_login import current_user
+from jinja2_fragments.flask import render_block
+from werkzeug import Response
+
+from app import htmx
+from models import DatasetSnapshot, Queue, User
+from models.base import utcnow
+from review.db import db_session
+from review.redis_conn import get_rq_queue
+from review.services import datasets, queues
+from review.services.dataset_rows import SCOPES
+from review.services.errors import NotFound, ServiceError
+from review.web.exports import bp
+from review.web.exports.downloads import send_target
+from review.web.exports.forms import FIELD_FOR_ERROR, SnapshotForm
+from review.web.security import roles_required
+
+# The element that shows a building snapshot's status; htmx polls it while the job runs.
+STATUS_TARGET = "snapshot-status"
+
+
+def _user() -> User:
+    return current_user._get_current_object()
+
+
+def _queue_or_404(slug: str) -> Queue:
+    try:
+        return queues.get_queue(db_session(), slug)
+    except NotFound:
+        abort(404)
+
+
+def _snapshot_or_404(snapshot_id: int) -> DatasetSnapshot:
+    try:
+        return datasets.get_snapshot(db_session(), snapshot_id)
+    except NotFound:
+        abort(404)
+
+
+def _render_queue_page(
+    queue: Queue, form: SnapshotForm, errors: dict[str, str], status: int = 200
+) -> Response:
+    session = db_session()
+    body = render_template(
+        "exports/datasets.html",
+        queue=queue,
+        form=form,
+        errors=errors,
+        scopes=SCOPES,
+        snapshots=datasets.list_snapshots(session, queue),
+        may_name=datasets.may_see_reviewer_names(_user()),
+    )
+    return make_response(body, status)
+
+
+@bp.get("/queues/<slug>/datasets")
+@roles_required("ml")
+def queue_datasets(slug: str) -> Response:
+    """The queue's snapshots, newest first, and the form to start a new one."""
+    return _render_queue_page(_queue_or_404(slug), SnapshotForm(formdata=None), {})
+
+
+@bp.post("/queues/<slug>/datasets")
+@roles_required("ml")
+def create_dataset(slug: str) -> Response:
+    """Start a snapshot, then show it building (Post/Redirect/Get); 422 with the form's
+    errors next to their fields for bad input."""
+    queue = _queue_or_404(slug)
+    form = SnapshotForm()
+    if not form.validate():  # the CSRF token
+        abort(400)
+    data, errors = form.request_data()
+    session = db_session()
+    if errors:
+        return _render_queue_page(queue, form, errors, 422)
+    try:
+        parsed = datasets.parse_request(session, queue, _user(), data, utcnow())
+        snapshot = datasets.create_snapshot(session, queue, _user(), parsed, utcnow())
+    except ServiceError as exc:
+        session.rollback()
+        fields = {FIELD_FOR_ERROR.get(k, "format"): v for k, v in exc.fields.items()}
+        return _render_queue_page(
+            queue, form, fields or {"format": exc.message}, 403 if exc.status == 403 else 422
+        )
+    session.commit()
+    if not datasets.enqueue_build(get_rq_queue(), snapshot.id):
+        flash("The job queue is unreachable; the snapshot waits. Retry it in a moment.", "warning")
+    return redirect(url_for(".dataset", snapshot_id=snapshot.id), 303)
+
+
+@bp.get("/datasets/<int:snapshot_id>")
+@roles_required("ml")
+def dataset(snapshot_id: int) -> Response:
+    """A snapshot: status and progress (polled while it builds), datasheet, evaluation."""
+    snapshot = _snapshot_or_404(snapshot_id)
+    context = {
+        "snapshot": snapshot,
+        "fraction": datasets.progress_fraction(snapshot),
+        "now": utcnow(),
+    }
+    if htmx.target == STATUS_TARGET:
+        if snapshot.status not in ("queued", "running"):
+            # Finished: the page gains the datasheet and downloads, so reload all of it.
+            response = make_response("", 200, refresh=True)
+        else:
+            response = make_response(render_block("exports/dataset.html", "status", **context))
+    else:
+        response = make_response(render_template("exports/dataset.html", **context))
+    response.vary.update(("HX-Request", "HX-Target"))
+    return response
+
+
+@bp.post("/datasets/<int:snapshot_id>/retry")
+@roles_required("ml")
+def retry_dataset(snapshot_id: int) -> Response:
+    snapshot = _snapshot_or_404(snapshot_id)
+    form = SnapshotForm()
+    if not form.validate():
+        abort(400)
+    session = db_session()
+    try:
+        datasets.requeue_snapshot(session, snapshot, _user())
+    except ServiceError as exc:
+        session.rollback()
+        flash(exc.message, "warning")
+        return redirect(url_for(".dataset", snapshot_id=snapshot_id), 303)
+    session.commit()
+    datasets.enqueue_build(get_rq_queue(), snapshot.id)
+    return redirect(url_for(".dataset", snapshot_id=snapshot_id), 303)
+
+
+@bp.get("/datasets/<int:snapshot_id>/download")
+@roles_required("ml")
+def download_dataset(snapshot_id: int) -> Response:
+    """The dataset folder as a zip, or one of its files with `?file=`; audited."""
+    snapshot = _snapshot_or_404(snapshot_id)
+    session = db_session()
+    settings = datasets.ExportSettings.from_config(current_app.config)
+    try:
+        target = datasets.download_target(
+            session, snapshot, _user(), settings, utcnow(), file=request.args.get("file"), via="web"
+        )
+    except NotFound:
+        abort(404)
+    except ServiceError as exc:  # not ready yet, or expired
+        session.rollback()
+        flash(exc.message, "warning")
+        return redirect(url_for(".dataset", snapshot_id=snapshot_id), 303)
+    session.commit()
+    return send_target(target)
