@@ -50,23 +50,34 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from review.web.admin import bp as admin_bp
+    from review.web.admin import onboarding_bp
     from review.web.api import bp as api_bp
     from review.web.auth import bp as auth_bp
     from review.web.exports import bp as exports_bp
+    from review.web.policy import bp as policy_bp
     from review.web.queue import bp as queue_bp
 
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, never cookies
     app.register_blueprint(auth_bp)
     app.register_blueprint(queue_bp)
     app.register_blueprint(exports_bp, url_prefix="/ml")
+    app.register_blueprint(policy_bp, url_prefix="/policy")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(onboarding_bp, url_prefix="/account")
 
 
 def _register_cli(app: Flask) -> None:
     from review.cli import seed_cli, tokens_cli, users_cli
+    from review.cli_admin import items_cli, queues_cli
+    from review.cli_datasets import datasets_cli
     from workers.cli import worker_command
 
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
+    app.cli.add_command(items_cli)
+    app.cli.add_command(queues_cli)
     app.cli.add_command(seed_cli)
+    app.cli.add_command(datasets_cli)
     app.cli.add_command(worker_command)

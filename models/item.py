@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
@@ -25,6 +25,12 @@ class Item(Base):
         # Serves "claim the next item": status filter, then priority and age order.
         Index("ix_items_claim", "queue_id", "status", "priority", "id"),
         Index("ix_items_status_created", "status", "created_at"),
+        # The queue page sorted or filtered by age, at a million items.
+        Index("ix_items_queue_age", "queue_id", "status", "created_at"),
+        # "The item this reviewer holds" (resume after reload, heartbeats), at any queue size.
+        Index("ix_items_leased_by", "leased_by_id"),
+        # The queue page's "AI unavailable" and "no AI recommendation" filters: rare rows.
+        Index("ix_items_queue_ai_status", "queue_id", "status", "ai_status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -44,6 +50,8 @@ class Item(Base):
     leased_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     lease_started_at: Mapped[datetime | None]
     lease_expires_at: Mapped[datetime | None]
+    # The last sign of life from the reviewer's open page (it extends lease_expires_at).
+    lease_heartbeat_at: Mapped[datetime | None]
 
     queue = relationship("Queue")
     recommendation: Mapped[Recommendation | None] = relationship(back_populates="item")
@@ -57,6 +65,8 @@ class Recommendation(Base):
     """The AI's advice for an item: at most one per item, so the recommend job is idempotent."""
 
     __tablename__ = "recommendations"
+    # The queue page sorted by confidence (least sure first) walks this index.
+    __table_args__ = (Index("ix_recommendations_confidence", "confidence", "item_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), unique=True)
@@ -71,6 +81,10 @@ class Recommendation(Base):
     output_tokens: Mapped[int | None]
     cache_read_tokens: Mapped[int | None]
     cost_usd: Mapped[float | None]
+    # Quotes from the payload that support the label (the reviewer UI highlights them).
+    evidence: Mapped[list[str] | None]
+    # The prompt as sent to an external provider, after PII redaction: what left, for audit.
+    prompt_redacted: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     item: Mapped[Item] = relationship(back_populates="recommendation")
@@ -88,6 +102,13 @@ class RoutingRecord(Base):
     threshold: Mapped[float | None]
     confidence: Mapped[float | None]
     reason: Mapped[str] = mapped_column(String(200))
+    # The chance this item was sent to a person under the policy: 1 below the threshold,
+    # the audit rate for an audit sample, 0 when auto-approved unsampled. Estimates weight
+    # each labeled item by its inverse (review/domain/estimates.py).
+    inclusion_probability: Mapped[float] = mapped_column(default=1.0, server_default="1")
+    # Drawn by audit sampling although the policy would have auto-approved it. Never shown
+    # to reviewers: the audit is blind.
+    audit: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     item: Mapped[Item] = relationship(back_populates="routings")
@@ -98,6 +119,8 @@ class Review(Base):
     """A person's decision on an item. One per item: the unique key forbids double decisions."""
 
     __tablename__ = "reviews"
+    # A reviewer's own numbers (decisions today, time per item) read this index.
+    __table_args__ = (Index("ix_reviews_reviewer_decided", "reviewer_id", "decided_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), unique=True)
@@ -109,6 +132,8 @@ class Review(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     seconds_on_item: Mapped[float | None]
     decided_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # Sent with each submit from the review screen, so a repeated submit is recognised.
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     item: Mapped[Item] = relationship(back_populates="review")
     reviewer = relationship("User")

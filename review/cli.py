@@ -21,7 +21,7 @@ from models.user import ROLES
 from review import demo_data
 from review.db import get_database
 from review.redis_conn import get_rq_queue
-from review.services import accounts, ingest, pipeline, queues, reviewing
+from review.services import accounts, ingest, members, pipeline, queues, reviewing
 from review.services.errors import NotFound, ServiceError
 
 users_cli = AppGroup("users", help="Manage user accounts.")
@@ -174,6 +174,13 @@ def seed_demo_queue(session: Session, users: dict[str, User], report: SeedReport
     report.fresh_item_ids = [item.id for item in fresh if item.status == "pending"]
 
 
+def seed_demo_members(session: Session, users: dict[str, User]) -> None:
+    """The demo reviewers and the policy owner work the demo queue (idempotent)."""
+    queue = queues.get_queue(session, demo_data.DEMO_QUEUE["slug"])
+    for email in (*demo_data.REVIEWER_EMAILS, demo_data.POLICY_OWNER_EMAIL):
+        members.add_member(session, queue, users[email], None)
+
+
 def print_seed_report(report: SeedReport, password: str) -> None:
     if not report.changed:
         click.echo("Demo data already present; nothing changed.")
@@ -213,6 +220,7 @@ def seed_demo_command(password: str) -> None:
         slug = demo_data.DEMO_QUEUE["slug"]
         if session.scalar(select(Queue.id).where(Queue.slug == slug)) is None:
             seed_demo_queue(session, users, report)
+        seed_demo_members(session, users)
     # Enqueue only after the commit, so a worker never looks for rows it cannot see yet.
     if report.fresh_item_ids and not pipeline.enqueue_recommendations(
         get_rq_queue(), report.fresh_item_ids

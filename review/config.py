@@ -13,6 +13,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = REPO_ROOT / "instance"
 DEFAULT_DATABASE_URL = f"sqlite:///{INSTANCE_DIR / 'workbench.db'}"
+DEFAULT_EXPORT_DIR = INSTANCE_DIR / "exports"
+# Days a dataset snapshot's files are kept; its metadata and datasheet stay for good.
+DEFAULT_EXPORT_RETENTION_DAYS = 90
 
 
 def _secret_key() -> str:
@@ -40,8 +43,19 @@ def settings_from_env() -> dict[str, object]:
         "RQ_QUEUE_NAME": os.environ.get("RQ_QUEUE_NAME", "workbench"),
         "ANTHROPIC_API_KEY": os.environ.get("ANTHROPIC_API_KEY"),
         "ANTHROPIC_BASE_URL": os.environ.get("ANTHROPIC_BASE_URL"),
+        "AI_TIMEOUT_SECONDS": float(os.environ.get("AI_TIMEOUT_SECONDS", "30")),
+        "AI_MAX_CONCURRENT_CALLS": int(os.environ.get("AI_MAX_CONCURRENT_CALLS", "8")),
+        "AI_SLOT_WAIT_SECONDS": float(os.environ.get("AI_SLOT_WAIT_SECONDS", "10")),
+        # Seconds between attempts of a failing Claude call; one retry per entry.
+        "AI_RETRY_INTERVALS": [
+            int(s) for s in os.environ.get("AI_RETRY_INTERVALS", "5,15,45,120").split(",") if s
+        ],
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "0") == "1",
         "LEASE_SECONDS": int(os.environ.get("LEASE_SECONDS", "300")),
         "SWEEP_INTERVAL_SECONDS": int(os.environ.get("SWEEP_INTERVAL_SECONDS", "30")),
         "SWEEP_PENDING_AFTER_SECONDS": int(os.environ.get("SWEEP_PENDING_AFTER_SECONDS", "60")),
+        "EXPORT_DIR": os.environ.get("EXPORT_DIR", str(DEFAULT_EXPORT_DIR)),
+        "EXPORT_RETENTION_DAYS": int(
+            os.environ.get("EXPORT_RETENTION_DAYS", str(DEFAULT_EXPORT_RETENTION_DAYS))
+        ),
     }

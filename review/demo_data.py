@@ -94,8 +94,7 @@ CORE_SENTENCES: dict[str, tuple[str, ...]] = {
         "my statement.",
         "We were invoiced for 40 seats but only have 12 users on the account.",
         "Checkout showed an error, so I paid again, and now I see two charges of {amount}.",
-        "The upgrade didn't give us the features you advertised, so we want the {amount} "
-        "reversed.",
+        "The upgrade didn't give us the features you advertised, so we want the {amount} reversed.",
         "My card was charged {amount} after the free trial even though I never used the app.",
         "Order {order} never arrived and tracking hasn't moved since {date}.",
     ),

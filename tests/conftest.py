@@ -26,7 +26,7 @@ import models
 from app import create_app
 from review.db import db_session
 from review.embedded_redis import EmbeddedRedis
-from review.services import accounts, queues
+from review.services import accounts, members, queues
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["sqlite", "postgresql"]
@@ -66,7 +66,7 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
         if not url:
             pytest.skip("TEST_DATABASE_URL is not set; PostgreSQL run skipped")
         reset_postgres_schema(url)
-    command.upgrade(alembic_config(url), "heads")
+    command.upgrade(alembic_config(url), "head")
     yield url
 
 
@@ -164,6 +164,16 @@ class Factory:
             session.refresh(queue)
             session.expunge(queue)
             return queue
+
+    def member(self, queue, *users) -> None:
+        """Assign users to a queue (reviewers only see and work the queues they belong to)."""
+        with self.app.app_context():
+            session = db_session()
+            # get, not merge: merging the detached copy would undo later changes to the rows.
+            queue = session.get(models.Queue, queue.id)
+            for user in users:
+                members.add_member(session, queue, session.get(models.User, user.id), None)
+            session.commit()
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ def scratch_url(request, tmp_path):
 
 def test_upgrade_matches_models_and_downgrade_removes_everything(scratch_url):
     config = alembic_config(scratch_url)
-    command.upgrade(config, "heads")
+    command.upgrade(config, "head")
 
     engine = create_engine(scratch_url)
     with engine.connect() as conn:
@@ -51,6 +51,14 @@ def test_upgrade_matches_models_and_downgrade_removes_everything(scratch_url):
     assert remaining == set()
 
     # And back up again: a downgrade must leave the database upgradeable.
-    command.upgrade(config, "heads")
+    command.upgrade(config, "head")
     assert set(models.Base.metadata.tables) <= set(inspect(engine).get_table_names())
     engine.dispose()
+
+
+def test_history_is_one_line():
+    """`alembic upgrade head` (README, dev.py, production) needs exactly one head."""
+    from alembic.script import ScriptDirectory
+
+    heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
+    assert len(heads) == 1, f"several Alembic heads: {heads}; chain the new migration"

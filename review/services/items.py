@@ -33,6 +33,12 @@ def _recommendation_as_dict(rec: Recommendation | None) -> dict[str, Any] | None
         "label": rec.label,
         "confidence": rec.confidence,
         "rationale": rec.rationale,
+        "evidence": list(rec.evidence or []),
+        "latency_ms": rec.latency_ms,
+        "input_tokens": rec.input_tokens,
+        "output_tokens": rec.output_tokens,
+        "cache_read_tokens": rec.cache_read_tokens,
+        "cost_usd": rec.cost_usd,
     }
 
 
@@ -44,6 +50,8 @@ def _route_as_dict(record: RoutingRecord | None) -> dict[str, Any] | None:
         "policy_version": record.policy_version.version,
         "threshold": record.threshold,
         "reason": record.reason,
+        "inclusion_probability": record.inclusion_probability,
+        "audit": record.audit,
         "routed_at": _iso(record.created_at),
     }
 

@@ -40,9 +40,19 @@ def test_get_item_has_the_documented_shape(client, factory, as_role):
         "label": "reject",
         "confidence": 0.7,
         "rationale": "",
+        "evidence": [],
+        "latency_ms": None,
+        "input_tokens": None,
+        "output_tokens": None,
+        "cache_read_tokens": None,
+        "cost_usd": None,
     }
-    assert set(item["route"]) == {"route", "policy_version", "threshold", "reason", "routed_at"}
+    assert set(item["route"]) == {
+        "route", "policy_version", "threshold", "reason", "inclusion_probability", "audit",
+        "routed_at",
+    }
     assert item["route"]["route"] == "review"
+    assert (item["route"]["inclusion_probability"], item["route"]["audit"]) == (1.0, False)
     assert item["route"]["policy_version"] == 1
     assert item["decision"] is None
 

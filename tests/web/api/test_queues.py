@@ -24,7 +24,14 @@ def test_admin_creates_a_queue_then_anyone_reads_it(client, as_role):
     assert response.headers["Location"].endswith("/api/v1/queues/refund-requests")
     created = response.get_json()
     assert created["labels"] == ["refund", "deny"]
-    assert created["recommender"] == {"kind": "claude", "model": "claude-sonnet-4-5"}
+    assert created["recommender"] == {
+        "kind": "claude",
+        "model": "claude-sonnet-4-5",
+        "daily_budget_usd": None,
+        "redact": True,
+        "redact_patterns": [],
+        "batch": False,
+    }
 
     fetched = client.get("/api/v1/queues/refund-requests", headers=as_role("reviewer"))
     assert fetched.status_code == 200
