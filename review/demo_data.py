@@ -74,9 +74,12 @@ DEMO_QUEUE: dict[str, Any] = {
 DEMO_POLICY: dict[str, Any] = {
     "default_threshold": 0.94,
     "thresholds": {"spam": 0.9, "refund": 0.97},
+    # 5% of would-be auto-approvals go to review, blind, so the policy pages can estimate
+    # the precision of what nobody otherwise looks at.
+    "audit_rate": 0.05,
     "note": (
         "Demo policy: auto-approve only confident triage. A misrouted spam ticket costs "
-        "little, so 0.90; refunds move money, so 0.97; everything else 0.94."
+        "little, so 0.90; refunds move money, so 0.97; everything else 0.94. Audit 5%."
     ),
 }
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from models import Item, ItemEvent, RoutingRecord
+from review.services.routing import reviewer_facing_reason
 
 # The most recent entries shown; an item bounced around more than this is an outlier.
 MAX_ENTRIES = 50
@@ -62,8 +63,9 @@ def item_history(session: Session, item: Item) -> list[HistoryEntry]:
                 routing.created_at,
                 "routed",
                 f"policy v{routing.policy_version.version}",
+                # Reviewers must not tell audit samples apart: never the stored reason.
                 f"routed to {'review' if routing.route == 'review' else routing.route}: "
-                f"{routing.reason}",
+                f"{reviewer_facing_reason(routing)}",
             )
         )
     events = session.scalars(

@@ -249,3 +249,35 @@ def test_claim_follows_priority_then_age_across_groups(app, factory):
         session.commit()
     order = [claim(app, queue.slug, factory.user().id) for _ in ids]
     assert order == [ids[5], ids[1], ids[3], ids[0], ids[2], ids[4]]
+
+
+def test_history_never_tells_a_reviewer_an_item_is_an_audit_sample(app, factory):
+    """Audits are blind: the history shows the same routing words for every reviewed item."""
+    from models import Item, RoutingRecord
+    from review.db import db_session
+    from review.services.item_history import item_history
+
+    queue = factory.queue()
+    with app.app_context():
+        session = db_session()
+        from review.services import ingest, queues
+
+        q = queues.get_queue(session, queue.slug)
+        parsed, _ = ingest.parse_ingest_body(
+            {
+                "external_id": "audit-1",
+                "payload": {"text": "x"},
+                "recommendation": {"label": "approve", "confidence": 0.4, "model": "m"},
+            },
+            q,
+        )
+        (result,) = ingest.ingest(session, q, parsed)
+        routing = session.query(RoutingRecord).filter_by(item_id=result.item.id).one()
+        routing.reason = "audit sample: confidence 0.990 >= threshold 0.900"
+        routing.audit = True
+        session.commit()
+        texts = " ".join(
+            str(vars(entry)) for entry in item_history(session, session.get(Item, result.item.id))
+        )
+    assert "audit" not in texts
+    assert "threshold" not in texts
