@@ -7,6 +7,7 @@ import threading
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy.orm import configure_mappers
 
 from workers.logs import configure_worker_logging
 from workers.sweeper import run_sweeper
@@ -22,6 +23,10 @@ def worker_command(burst: bool, simple: bool, no_sweeper: bool) -> None:
     """Run an RQ worker that recommends and routes pending items."""
     configure_worker_logging()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # Configure the ORM mappers now, before the sweeper thread starts: mapper configuration
+    # takes a process-wide lock, and a child forked while the sweeper held it would wait on
+    # it forever (a thread's lock is inherited locked, without the thread to release it).
+    configure_mappers()
     stop = threading.Event()
     if not no_sweeper:
         threading.Thread(target=run_sweeper, args=(app, stop), name="sweeper", daemon=True).start()
