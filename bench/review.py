@@ -6,8 +6,9 @@
 What it does:
 1. Migrates the database (alembic upgrade heads) and, unless the bench queue already holds
    them, bulk-loads 1,000,000 items awaiting review with their AI recommendations in a
-   few INSERT ... SELECT statements over generate_series (never the ORM row by row), then
-   ANALYZEs. Priorities are skewed like real traffic (90% at 0, 9% at 1, 1% at 5), ages
+   few INSERT ... SELECT statements over generate_series (never the ORM row by row), with
+   the items' copies of their recommendation's label and confidence, then ANALYZEs.
+   Priorities are skewed like real traffic (90% at 0, 9% at 1, 1% at 5), ages
    spread over 30 days. Reruns reuse the rows and top the queue back up.
 2. Starts the app under gunicorn on 127.0.0.1 (`gunicorn 'app:create_app()' --workers W
    --threads T --worker-class gthread`), exactly as in production.
@@ -16,14 +17,15 @@ What it does:
    form's idempotency key through the htmx endpoint, which answers with the next item's
    HTML: that round trip is the decision latency. Every 5th decision it loads the queue
    page (cycling default sort, oldest first, least confident first, a label filter and the
-   next keyset page): that is the queue latency. Every 10th decision it re-sends the
-   previous submit (a double click), which must be refused.
+   next keyset page): that is the queue latency. The page then fetches its live counts, as
+   the browser does on load; that is timed on its own (counts latency). Every 10th
+   decision it re-sends the previous submit (a double click), which must be refused.
    Between actions a reviewer "thinks" for --think-ms (default 100 ms; people take
    seconds); --think-ms 0 turns it into a stress test of back-to-back requests.
 4. Counts double decisions: items with more than one review or more than one decision in
    the audit log, and items that two responses both reported as saved.
 
-Prints p50/p95/p99 of both latencies; the last line is
+Prints p50/p95/p99 of the three latencies; the last line is
 `decision_p95_ms=<n> queue_p95_ms=<n> double_decisions=<n>`.
 """
 
@@ -64,6 +66,7 @@ KEY_RE = re.compile(r'name="idempotency_key" value="([0-9a-f]+)"')
 CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"')
 LOGIN_CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 CURSOR_RE = re.compile(r'rel="next" href="([^"]+)"')
+COUNTS_RE = re.compile(r'hx-get="([^"]+/counts[^"]*)"')
 
 
 def migrate(url: str) -> None:
@@ -152,6 +155,18 @@ def load_items(app, queue_id: int, target: int) -> None:
                 ),
                 {"q": queue_id},
             )
+            # The copies routing.attach_recommendation keeps on every item.
+            session.execute(
+                text(
+                    """
+                    UPDATE items SET ai_label = r.label, ai_confidence = r.confidence
+                    FROM recommendations r
+                    WHERE r.item_id = items.id AND items.queue_id = :q
+                        AND items.ai_label IS NULL
+                    """
+                ),
+                {"q": queue_id},
+            )
             session.commit()
             print(f"  {chunk_start + count:,} rows", flush=True)
         session.execute(text("ANALYZE items"))
@@ -182,6 +197,10 @@ def start_server(port: int, workers: int, threads: int) -> subprocess.Popen:
             "gthread",
             "--log-level",
             "warning",
+            # Keep idle connections longer than a reviewer thinks on a loaded machine (the
+            # default, 2 s, lets gunicorn close a socket just as the next submit goes out).
+            "--keep-alive",
+            "30",
             # Import the app once in the master (scikit-learn and anthropic take seconds).
             "--preload",
         ],
@@ -239,6 +258,15 @@ QUEUE_VIEWS = ["", "?sort=oldest", "?sort=confidence", "?label=spam", "next"]
 
 
 def reviewer(port, email, decisions, think, results, lock) -> None:  # noqa: PLR0913
+    """One reviewer's session; a broken connection ends it and counts as an error."""
+    try:
+        _review(port, email, decisions, think, results, lock)
+    except OSError as exc:
+        with lock:
+            results["errors"].append(f"{email}: {exc!r}")
+
+
+def _review(port, email, decisions, think, results, lock) -> None:  # noqa: PLR0913
     browser = Browser(port)
     browser.login(email)
     status, page = browser.request("GET", f"/queues/{SLUG}/review")
@@ -249,6 +277,9 @@ def reviewer(port, email, decisions, think, results, lock) -> None:  # noqa: PLR
     for n in range(decisions):
         match = ITEM_RE.search(page)
         if match is None:
+            # The queue holds far more items than the run decides: an empty screen is a bug.
+            with lock:
+                results["errors"].append(f"{email}: no item after {n} decisions: {page[:2000]}")
             break
         item_id, external_id = int(match.group(1)), match.group(2)
         form = {"action": "approve", "idempotency_key": KEY_RE.search(page).group(1)}
@@ -279,10 +310,17 @@ def reviewer(port, email, decisions, think, results, lock) -> None:  # noqa: PLR
             elapsed = (time.perf_counter() - began) * 1000
             cursor = CURSOR_RE.search(listing)
             next_page = cursor.group(1).replace("&amp;", "&") if cursor else None
+            counts_path = COUNTS_RE.search(listing).group(1).replace("&amp;", "&")
+            began = time.perf_counter()
+            counts_status, _ = browser.request("GET", counts_path)
+            counts_elapsed = (time.perf_counter() - began) * 1000
             with lock:
                 results["queue"].append(elapsed)
+                results["counts"].append(counts_elapsed)
                 if status != 200:
                     results["errors"].append(status)
+                if counts_status != 200:
+                    results["errors"].append(counts_status)
 
 
 def percentiles(samples: list[float]) -> tuple[float, float, float]:
@@ -346,6 +384,7 @@ def main() -> None:
     results: dict = {
         "decision": [],
         "queue": [],
+        "counts": [],
         "saved": [],
         "errors": [],
         "repeats": 0,
@@ -373,14 +412,18 @@ def main() -> None:
     doubles = double_decisions(app, queue_id, results["saved"]) + results["repeat_accepted"]
     d50, d95, d99 = percentiles(results["decision"])
     q50, q95, q99 = percentiles(results["queue"])
+    c50, c95, c99 = percentiles(results["counts"])
     print(
         f"{len(results['decision'])} decisions and {len(results['queue'])} queue pages by "
         f"{args.reviewers} reviewers in {wall:.1f} s (think {args.think_ms:.0f} ms; gunicorn "
         f"{args.workers}x{args.threads}); {results['repeats']} repeated submits refused: "
-        f"{results['repeats'] - results['repeat_accepted']}; HTTP errors: {len(results['errors'])}"
+        f"{results['repeats'] - results['repeat_accepted']}; errors: {len(results['errors'])}"
     )
+    for error in [e for e in results["errors"] if isinstance(e, str)][:5]:
+        print(f"reviewer stopped: {error}")
     print(f"decision round trip ms: p50={d50:.1f} p95={d95:.1f} p99={d99:.1f}")
     print(f"queue page ms:          p50={q50:.1f} p95={q95:.1f} p99={q99:.1f}")
+    print(f"queue counts ms:        p50={c50:.1f} p95={c95:.1f} p99={c99:.1f}")
     print(f"decision_p95_ms={d95:.1f} queue_p95_ms={q95:.1f} double_decisions={doubles}")
 
 

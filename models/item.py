@@ -25,8 +25,14 @@ class Item(Base):
         # Serves "claim the next item": status filter, then priority and age order.
         Index("ix_items_claim", "queue_id", "status", "priority", "id"),
         Index("ix_items_status_created", "status", "created_at"),
-        # The queue page sorted or filtered by age, at a million items.
-        Index("ix_items_queue_age", "queue_id", "status", "created_at"),
+        # The queue page sorted or filtered by age, at a million items; id breaks ties for
+        # keyset pages.
+        Index("ix_items_queue_age", "queue_id", "status", "created_at", "id"),
+        # The queue page filtered by AI label (default sort, and oldest/newest first) and
+        # sorted or banded by confidence, from the copies below: no join at a million items.
+        Index("ix_items_queue_label", "queue_id", "status", "ai_label", "priority", "id"),
+        Index("ix_items_queue_label_age", "queue_id", "status", "ai_label", "created_at", "id"),
+        Index("ix_items_queue_confidence", "queue_id", "status", "ai_confidence", "id"),
         # "The item this reviewer holds" (resume after reload, heartbeats), at any queue size.
         Index("ix_items_leased_by", "leased_by_id"),
         # The queue page's "AI unavailable" and "no AI recommendation" filters: rare rows.
@@ -43,6 +49,11 @@ class Item(Base):
     final_label: Mapped[str | None] = mapped_column(String(100))
     ai_status: Mapped[str | None] = mapped_column(String(20))
     ai_error: Mapped[str | None] = mapped_column(Text)
+    # Copies of the recommendation's label and confidence, for the queue page's filters and
+    # sorts. routing.attach_recommendation, the one way a recommendation is attached, sets
+    # them together with the recommendation; a recommendation is never changed afterwards.
+    ai_label: Mapped[str | None] = mapped_column(String(100))
+    ai_confidence: Mapped[float | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     routed_at: Mapped[datetime | None]
@@ -65,8 +76,6 @@ class Recommendation(Base):
     """The AI's advice for an item: at most one per item, so the recommend job is idempotent."""
 
     __tablename__ = "recommendations"
-    # The queue page sorted by confidence (least sure first) walks this index.
-    __table_args__ = (Index("ix_recommendations_confidence", "confidence", "item_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), unique=True)

@@ -1,26 +1,29 @@
 """The queue page: filtered, sorted, keyset-paginated lists of waiting items, and live counts.
 
 Built to stay fast at a million items: every sort walks an index in order and stops after
-one page (keyset pagination, never OFFSET), and the filtered total is counted only up to a
-cap. Sorting by priority walks one priority at a time, because "priority DESC, id ASC" in
-one query cannot be read from one ascending index without sorting a whole priority group.
+one page (keyset pagination, never OFFSET), and counts are exact only up to a cap
+(review/services/counting.py). The AI label and confidence filters and the confidence sort
+read the items' own copies of them (Item.ai_label, ai_confidence), so no query joins the
+recommendations. Sorting by priority walks one priority at a time, because "priority DESC,
+id ASC" in one query cannot be read from one ascending index without sorting a whole
+priority group.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, tuple_
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy import Select, or_, select, tuple_
+from sqlalchemy.orm import Session
 
-from models import Item, Queue, Recommendation, User
+from models import Item, Queue, User
+from review.services.counting import Count, capped_count
 from review.services.errors import ValidationFailed
 
 PAGE_SIZE = 50
-COUNT_CAP = 10_000
 # Sorting by priority visits at most this many priority groups for one page.
 MAX_GROUPS = 100
 SORTS = ("priority", "oldest", "newest", "confidence")
@@ -109,10 +112,10 @@ def parse_filters(args: Any, queue: Queue) -> QueueFilters:
 def _filtered(query: Select, queue: Queue, filters: QueueFilters, now: datetime) -> Select:
     query = query.where(Item.queue_id == queue.id, Item.status == filters.status)
     if filters.label:
-        query = query.where(Recommendation.label == filters.label)
+        query = query.where(Item.ai_label == filters.label)
     if filters.band:
         low, high = BANDS[filters.band]
-        query = query.where(Recommendation.confidence >= low, Recommendation.confidence < high)
+        query = query.where(Item.ai_confidence >= low, Item.ai_confidence < high)
     if filters.age:
         newer, older = AGES[filters.age]
         if newer is not None:
@@ -133,14 +136,13 @@ def _filtered(query: Select, queue: Queue, filters: QueueFilters, now: datetime)
 def _base(queue: Queue, filters: QueueFilters, now: datetime) -> Select:
     query = select(Item)
     if filters.sort == "confidence":
-        query = query.join(Recommendation, Recommendation.item_id == Item.id)
-    else:
-        query = query.outerjoin(Recommendation, Recommendation.item_id == Item.id)
+        # Only items with a recommendation have a confidence to sort by.
+        query = query.where(Item.ai_confidence.is_not(None))
     return _filtered(query, queue, filters, now)
 
 
 def _rows(session: Session, query: Select) -> list[Item]:
-    return list(session.scalars(query.options(contains_eager(Item.recommendation))).unique())
+    return list(session.scalars(query))
 
 
 @dataclass(frozen=True)
@@ -182,8 +184,7 @@ def _cursor_for(item: Item, sort: str) -> str:
     if sort == "priority":
         return f"{item.priority}_{item.id}"
     if sort == "confidence":
-        assert item.recommendation is not None  # the confidence sort joins recommendations
-        return f"{item.recommendation.confidence!r}_{item.id}"
+        return f"{item.ai_confidence!r}_{item.id}"
     return f"{item.created_at.isoformat()}_{item.id}"
 
 
@@ -220,8 +221,8 @@ def _sorted(session: Session, base: Select, sort: str, after: Any, limit: int) -
         return _by_priority(session, base, after, limit)
     if sort == "confidence":
         if after is not None:
-            base = base.where(tuple_(Recommendation.confidence, Recommendation.item_id) > after)
-        order = (Recommendation.confidence, Recommendation.item_id)
+            base = base.where(tuple_(Item.ai_confidence, Item.id) > after)
+        order = (Item.ai_confidence, Item.id)
     elif sort == "oldest":
         if after is not None:
             base = base.where(tuple_(Item.created_at, Item.id) > after)
@@ -286,43 +287,30 @@ def _leased(item: Item, now: datetime) -> bool:
 
 @dataclass(frozen=True)
 class QueueCounts:
-    needs_review: int
-    in_review: int  # leased right now
-    pending: int
-    matching: int  # under the current filters, capped at COUNT_CAP
-    matching_capped: bool
+    needs_review: Count
+    in_review: Count  # leased right now
+    pending: Count
+    matching: Count  # under the current filters
 
 
 def queue_counts(
     session: Session, queue: Queue, filters: QueueFilters, now: datetime
 ) -> QueueCounts:
-    """Live counts for the queue page (polled): exact by status, capped for the filter."""
-    by_status = dict(
-        session.execute(
-            select(Item.status, func.count())
-            .where(Item.queue_id == queue.id, Item.status.in_(STATUSES))
-            .group_by(Item.status)
-        ).all()
-    )
-    in_review = session.scalar(
-        select(func.count()).where(
-            Item.queue_id == queue.id,
+    """Live counts for the queue page (polled): exact up to the cap, estimated beyond."""
+    in_queue = select(Item.id).where(Item.queue_id == queue.id)
+    by_status = {
+        status: capped_count(session, in_queue.where(Item.status == status)) for status in STATUSES
+    }
+    in_review = capped_count(
+        session,
+        in_queue.where(
             Item.status == "needs_review",
             Item.leased_by_id.is_not(None),
             Item.lease_expires_at >= now,
-        )
+        ),
     )
-    matching_rows = _filtered(
-        select(Item.id).outerjoin(Recommendation, Recommendation.item_id == Item.id),
-        queue,
-        filters,
-        now,
-    ).limit(COUNT_CAP + 1)
-    matching = session.scalar(select(func.count()).select_from(matching_rows.subquery())) or 0
-    return QueueCounts(
-        needs_review=by_status.get("needs_review", 0),
-        in_review=in_review or 0,
-        pending=by_status.get("pending", 0),
-        matching=min(matching, COUNT_CAP),
-        matching_capped=matching > COUNT_CAP,
-    )
+    if replace(filters, sort="priority") == QueueFilters(status=filters.status):
+        matching = by_status[filters.status]  # no filter but the status: counted already
+    else:
+        matching = capped_count(session, _filtered(select(Item.id), queue, filters, now))
+    return QueueCounts(by_status["needs_review"], in_review, by_status["pending"], matching)

@@ -13,17 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import Select, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from models import Item, ItemEvent, Queue, Review, User
 from models.base import utcnow
-from review.services import audit
+from review.services import audit, webhook_outbox
 from review.services.errors import Conflict, NotFound, ValidationFailed
 
 ACTIONS = ("approve", "override")
-# Claiming walks priority groups from the top; a group can be momentarily all locked by
-# other claimers, so a few fresh attempts are made before giving up.
+# The top priority group can be momentarily all locked by other claimers; a claim then
+# tries the next priorities down, this many groups at most.
 CLAIM_ATTEMPTS = 5
 
 
@@ -51,55 +51,111 @@ def _claimable(queue_id: int, now: datetime):  # type: ignore[no-untyped-def]
 
 
 def _not_skipped_by(user: User):  # type: ignore[no-untyped-def]
-    """Items this reviewer passed on stay with the others: never hand them back to them."""
+    """Items this reviewer passed on go to the others first (see _claim_skipped)."""
     return ~exists().where(
         ItemEvent.item_id == Item.id, ItemEvent.kind == "skipped", ItemEvent.user_id == user.id
     )
 
 
+def _live_leases(queue: Queue, user: User) -> Select[tuple[Item]]:
+    return select(Item).where(
+        Item.queue_id == queue.id,
+        Item.status == "needs_review",
+        Item.leased_by_id == user.id,
+        Item.lease_expires_at >= utcnow(),
+    )
+
+
 def current_lease(session: Session, queue: Queue, user: User) -> Item | None:
-    """The item this user already holds in this queue, if the lease is still live."""
+    """The item this user already holds in this queue, if the lease is still live: the one
+    on screen before a prefetched one (whose lease has no start until it is shown)."""
     return session.scalar(
-        select(Item)
-        .where(
-            Item.queue_id == queue.id,
-            Item.status == "needs_review",
-            Item.leased_by_id == user.id,
-            Item.lease_expires_at >= utcnow(),
-        )
-        .order_by(Item.lease_started_at, Item.id)
+        _live_leases(queue, user)
+        .order_by(Item.lease_started_at.is_(None), Item.lease_started_at, Item.id)
         .limit(1)
     )
 
 
-def _top_priority(session: Session, queue: Queue, user: User, now: datetime) -> int | None:
+def prefetch_next(
+    session: Session, queue: Queue, user: User, lease_seconds: int, shown: Item
+) -> Item | None:
+    """The item to show after `shown`, leased to this user now so that no one else gets it
+    while the page holds it. Its lease starts (lease_started_at) only when it is shown, so
+    the time on it is counted from then. None if no item can be spared (see below)."""
+    held = session.scalar(
+        _live_leases(queue, user).where(Item.id != shown.id).order_by(Item.id).limit(1)
+    )
+    if held is not None:
+        return held
+    # Prefetch only while at least one more item is free, so the last one in a queue is never
+    # held back from a reviewer who has none; and never a skipped item (others get it first).
+    free = select(Item.id).where(_claimable(queue.id, utcnow())).limit(2)
+    if len(session.scalars(free).all()) < 2:
+        return None
+    claimed = _claim_new(session, queue, user, lease_seconds, skipped_too=False)
+    if claimed is not None:
+        session.execute(
+            update(Item)
+            .where(Item.id == claimed.id, Item.leased_by_id == user.id)
+            .values(lease_started_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        session.expire(claimed, ["lease_started_at"])
+    return claimed
+
+
+def _show(session: Session, item: Item) -> Item:
+    """A prefetched item goes on screen: its lease, and the clock on it, start now."""
+    if item.lease_started_at is None:
+        session.execute(
+            update(Item)
+            .where(Item.id == item.id, Item.leased_by_id == item.leased_by_id)
+            .values(lease_started_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        session.expire(item, ["lease_started_at"])
+    return item
+
+
+def _top_priority(
+    queue: Queue, user: User, now: datetime, below: int | None = None
+) -> Select[tuple[int]]:
+    """The highest priority among items this user could claim (under `below` if given)."""
     # ORDER BY ... LIMIT 1 rather than max(): with the anti-join on skips, PostgreSQL turns
     # max() into a full scan, while this stays a short backward walk of ix_items_claim.
-    return session.scalar(
-        select(Item.priority)
-        .where(_claimable(queue.id, now), _not_skipped_by(user))
-        .order_by(Item.priority.desc())
-        .limit(1)
-    )
+    query = select(Item.priority).where(_claimable(queue.id, now), _not_skipped_by(user))
+    if below is not None:
+        query = query.where(Item.priority < below)
+    return query.order_by(Item.priority.desc()).limit(1)
 
 
-def _claim_in_group(
-    session: Session, queue: Queue, user: User, priority: int, now: datetime, lease_seconds: int
-) -> int | None:
-    """Lease the oldest claimable item of one priority; None if all are taken or locked.
+def _claim(
+    session: Session,
+    queue: Queue,
+    user: User,
+    now: datetime,
+    lease_seconds: int,
+    priority: int | None = None,
+) -> Item | None:
+    """Lease the oldest claimable item of `priority` (by default the highest), in one
+    statement; None if there is none or all are being claimed by others this instant.
 
     Within one priority the order is by id, a forward scan of ix_items_claim; ordering by
-    "priority DESC, id" in one query would sort the whole group at a million items.
+    "priority DESC, id" in one query would sort the whole group at a million items, so the
+    top priority is a subquery of its own (one short backward walk of the same index).
     """
+    group = _top_priority(queue, user, now).scalar_subquery() if priority is None else priority
     candidate = (
         select(Item.id)
-        .where(_claimable(queue.id, now), _not_skipped_by(user), Item.priority == priority)
+        .where(_claimable(queue.id, now), _not_skipped_by(user), Item.priority == group)
         .order_by(Item.id)
         .limit(1)
     )
     if session.get_bind().dialect.name == "postgresql":
         # Other reviewers skip rows being claimed instead of queueing behind them.
         candidate = candidate.with_for_update(skip_locked=True)
+    # RETURNING the whole row loads the claimed item with no further query;
+    # populate_existing: a copy already in the session predates the claim.
     return session.scalar(
         update(Item)
         .where(Item.id == candidate.scalar_subquery(), _claimable(queue.id, now))
@@ -109,30 +165,82 @@ def _claim_in_group(
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             lease_heartbeat_at=now,
         )
-        .returning(Item.id)
-        .execution_options(synchronize_session=False)
+        .returning(Item)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
+
+
+def _claim_skipped(session: Session, queue: Queue, user: User, lease_seconds: int) -> Item | None:
+    """Lease one of the items this user skipped, once nothing else is left for them: the
+    highest priority, then the one passed on longest ago, so several take turns."""
+    last_skip = (
+        select(ItemEvent.item_id, func.max(ItemEvent.id).label("last_id"))
+        .where(ItemEvent.kind == "skipped", ItemEvent.user_id == user.id)
+        .group_by(ItemEvent.item_id)
+        .subquery()
+    )
+    for _ in range(CLAIM_ATTEMPTS):
+        now = utcnow()
+        candidate = (
+            select(Item.id)
+            .join(last_skip, last_skip.c.item_id == Item.id)
+            .where(_claimable(queue.id, now))
+            .order_by(Item.priority.desc(), last_skip.c.last_id, Item.id)
+            .limit(1)
+        )
+        if session.scalar(candidate) is None:
+            return None
+        if session.get_bind().dialect.name == "postgresql":
+            candidate = candidate.with_for_update(skip_locked=True, of=Item)
+        claimed = session.scalar(
+            update(Item)
+            .where(Item.id == candidate.scalar_subquery(), _claimable(queue.id, now))
+            .values(
+                leased_by_id=user.id,
+                lease_started_at=now,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                lease_heartbeat_at=now,
+            )
+            .returning(Item)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        if claimed is not None:
+            return claimed
+    return None
 
 
 def claim_next(session: Session, queue: Queue, user: User, lease_seconds: int) -> Item | None:
     """Lease the next item to review (highest priority, then oldest) to this user.
 
     Returns the user's current live lease if they hold one, so a reload resumes the same
-    item. Items the user skipped are never handed back to them.
+    item. Items the user skipped go to everyone else first: they come back to this user
+    only once nothing else is left for them, so a lone reviewer never strands an item.
     """
     held = current_lease(session, queue, user)
     if held is not None:
-        return held
+        return _show(session, held)
+    return _claim_new(session, queue, user, lease_seconds)
+
+
+def _claim_new(
+    session: Session, queue: Queue, user: User, lease_seconds: int, *, skipped_too: bool = True
+) -> Item | None:
+    """Lease one more item to this user (see claim_next), whatever they already hold; with
+    `skipped_too`, one they skipped if nothing else is left."""
+    claimed = _claim(session, queue, user, utcnow(), lease_seconds)
+    # Nothing was free: other reviewers may hold locks on the last free items of the top
+    # priority while they claim them. Then walk down the priorities one at a time (no
+    # empty screen while others finish claiming), until nothing is left to claim at all.
+    below = None
     for _ in range(CLAIM_ATTEMPTS):
+        if claimed is not None:
+            return claimed
         now = utcnow()
-        priority = _top_priority(session, queue, user, now)
-        if priority is None:
-            return None
-        claimed_id = _claim_in_group(session, queue, user, priority, now, lease_seconds)
-        if claimed_id is not None:
-            # populate_existing: a copy already in the session predates the claim.
-            return session.get(Item, claimed_id, populate_existing=True)
-    return None
+        below = session.scalar(_top_priority(queue, user, now, below))
+        if below is None:
+            return _claim_skipped(session, queue, user, lease_seconds) if skipped_too else None
+        claimed = _claim(session, queue, user, now, lease_seconds, below)
+    return claimed
 
 
 def heartbeat(session: Session, item_id: int, user: User, lease_seconds: int) -> bool:
@@ -270,6 +378,20 @@ def _holder_condition(user: User, require_lease: bool, now: datetime):  # type: 
     )
 
 
+# What a decision changes on the item: the columns its UPDATE writes (updated_at by its
+# onupdate) and the review now attached.
+_DECIDED_COLUMNS = [
+    "status",
+    "final_label",
+    "decided_at",
+    "leased_by_id",
+    "lease_expires_at",
+    "lease_heartbeat_at",
+    "updated_at",
+    "review",
+]
+
+
 def decide(
     session: Session,
     item_id: int,
@@ -294,7 +416,8 @@ def decide(
         earlier = session.scalar(select(Review).where(Review.idempotency_key == key))
         if earlier is not None:
             raise already_decided(earlier)
-    ai_label = item.recommendation.label if item.recommendation else None
+    # The item's copy of its recommendation's label: no need to load the recommendation.
+    ai_label = item.ai_label
     final_label = _final_label(decision, item, ai_label)
     now = utcnow()
     claimed = session.execute(
@@ -343,7 +466,8 @@ def decide(
         )
     )
     session.flush()
-    session.refresh(item)
+    # Only what the UPDATE changed is stale; the rest of the item stays loaded.
+    session.expire(item, _DECIDED_COLUMNS)
     audit.record(
         session,
         f"item.{review.action}",
@@ -355,4 +479,6 @@ def decide(
         reason_code=decision.reason_code,
         seconds_on_item=review.seconds_on_item,
     )
+    # Held until the undo window closes (see webhook_outbox): only final decisions go out.
+    webhook_outbox.record_review(session, item, review)
     return review

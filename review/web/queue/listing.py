@@ -8,7 +8,7 @@ from flask_htmx import make_response
 from models.base import utcnow
 from review.db import db_session
 from review.redis_conn import get_redis, get_rq_queue
-from review.services import queue_views
+from review.services import counting, queue_views
 from review.services.errors import ValidationFailed
 from review.services.system_status import system_status
 from review.web.queue import bp
@@ -61,7 +61,12 @@ def counts(slug: str):  # type: ignore[no-untyped-def]
         filters = queue_views.QueueFilters()
     counts = queue_views.queue_counts(db_session(), queue, filters, utcnow())
     return render_template(
-        "queue/_counts.html", queue=queue, counts=counts, filters=filters, every=COUNTS_EVERY
+        "queue/_counts.html",
+        queue=queue,
+        counts=counts,
+        filters=filters,
+        every=COUNTS_EVERY,
+        count_cap=counting.COUNT_CAP,
     )
 
 

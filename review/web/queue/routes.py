@@ -68,7 +68,8 @@ def decision(slug: str, item_id: int):  # type: ignore[no-untyped-def]
         session.rollback()
         return next_item(queue, notice=f"Item {item.external_id} was not saved: {exc.message}.")
     saved = f"Saved {item.external_id}: {review_row.action} as “{review_row.final_label}”."
-    session.commit()
+    # next_item commits the decision together with the lease on the next item: one
+    # transaction, one commit, in the round trip a reviewer waits for.
     return next_item(queue, saved=saved, undo_of=review_row)
 
 
@@ -80,12 +81,16 @@ def next_item(
     undo_of: object = None,
     show: Item | None = None,
 ):  # type: ignore[no-untyped-def]
-    """After an action: the next item as a fragment (htmx), or a redirect to it (plain form)."""
+    """After an action: the next item as a fragment (htmx), or a redirect to it (plain form).
+
+    Commits the session, with whatever the action left in it.
+    """
+    session = db_session()
     if not wants_fragment():
+        session.commit()
         # Post/Redirect/Get for browsers without JavaScript.
         flash(notice or saved or "", "warning" if notice else "success")
         return vary(redirect(url_for(".review", slug=queue.slug), 303))
-    session = db_session()
     if show is None:
         show = reviewing.claim_next(session, queue, current(), current_app.config["LEASE_SECONDS"])
     session.commit()

@@ -1,0 +1,85 @@
+"""Counts that stay cheap at a million rows: exact up to a cap, an estimate beyond it.
+
+An exact count of a million index entries takes about a second on PostgreSQL, and the queue
+pages poll their counts every few seconds. So counting stops after COUNT_CAP rows (a
+bounded index walk): a queue of that size or smaller gets an exact number that moves with
+every decision. Past the cap the exact figure no longer helps anyone plan, and the page
+shows PostgreSQL's own row estimate for the same query, "about 1,000,000" (extended
+statistics on queue, status and AI label keep it close; see migration 0009). It follows
+the table statistics, which autovacuum refreshes as the queue changes. SQLite has no
+estimate to offer, so there the page says "10,000+".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class Count:
+    """A number to show: `exact`, an `estimate` (rounded), or `at_least` the cap."""
+
+    value: int
+    kind: str = "exact"
+
+    @property
+    def exact(self) -> bool:
+        return self.kind == "exact"
+
+    def __str__(self) -> str:
+        if self.kind == "estimate":
+            return f"about {self.value:,}"
+        if self.kind == "at_least":
+            return f"{self.value:,}+"
+        return f"{self.value:,}"
+
+    def __bool__(self) -> bool:
+        return self.value > 0
+
+
+def capped_count(session: Session, query: Select[Any], cap: int | None = None) -> Count:
+    """How many rows `query` returns: exact up to `cap` (COUNT_CAP unless given), else
+    the planner's estimate.
+
+    `query` should select one narrow column so the count can walk an index only.
+    """
+    cap = COUNT_CAP if cap is None else cap
+    limited = query.limit(cap + 1).subquery()
+    counted = session.scalar(select(func.count()).select_from(limited)) or 0
+    if counted <= cap:
+        return Count(counted)
+    estimate = planner_estimate(session, query)
+    if estimate is None or estimate <= cap:
+        # We know there are more than `cap`; an estimate below that is stale statistics.
+        return Count(cap, "at_least")
+    return Count(round_estimate(estimate), "estimate")
+
+
+def planner_estimate(session: Session, query: Select[Any]) -> int | None:
+    """PostgreSQL's estimate of the rows `query` returns (EXPLAIN, nothing is run); None
+    on other databases."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return None
+    compiled = query.compile(dialect=bind.dialect, compile_kwargs={"render_postcompile": True})
+    plan = (
+        session.connection()
+        .exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params)
+        .scalar()
+    )
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def round_estimate(value: int) -> int:
+    """Two significant digits: an estimate should not look more precise than it is."""
+    if value < 100:
+        return value
+    step = 10 ** (int(math.log10(value)) - 1)
+    return round(value / step) * step
