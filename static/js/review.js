@@ -12,7 +12,10 @@
  *   ?          show or hide the shortcut list;  Escape closes it (or leaves a text field)
  *
  * While an item is shown the page sends a heartbeat that keeps its lease, and gives the
- * item back to the queue when the page is closed (sendBeacon on pagehide).
+ * item back to the queue when the page is closed (sendBeacon on pagehide). The same goes
+ * for the prefetched next item (<template id="prefetched-item">, leased to this reviewer):
+ * the moment a decision is sent, it is put on screen read-only, and the server's answer
+ * then brings it with its forms (or whatever else the server decided to show).
  *
  * Letter and digit keys are ignored while the focus is in a text field or a select, so
  * typing a comment or picking a reason code by its first letter never decides an item.
@@ -209,13 +212,24 @@
     box.hidden = !text;
   }
 
-  // The lease on the shown item: a heartbeat while it is shown, a release when the page goes.
-  var lease = { timer: null, releaseUrl: null };
+  // The leases the page holds: the shown item's and the prefetched one's. A heartbeat keeps
+  // them while the page is open, a release gives them back when it goes.
+  var lease = { timer: null, releaseUrls: [] };
 
   function stopHeartbeat() {
     if (lease.timer) { window.clearInterval(lease.timer); }
     lease.timer = null;
-    lease.releaseUrl = null;
+    lease.releaseUrls = [];
+  }
+
+  function prefetched() {
+    return document.querySelector("#review-item template#prefetched-item");
+  }
+
+  function beat(url, onLost) {
+    fetch(url, { method: "POST", headers: { "X-CSRFToken": csrfToken() }, credentials: "same-origin" })
+      .then(function (response) { if (response.status === 409) { onLost(); } })
+      .catch(function () { /* offline for a moment: the next beat tries again */ });
   }
 
   function startHeartbeat(section) {
@@ -223,18 +237,51 @@
     var url = section.dataset.heartbeatUrl;
     var seconds = Number(section.dataset.heartbeatSeconds || "0");
     if (!url || !seconds) { return; }
-    lease.releaseUrl = section.dataset.releaseUrl;
+    var next = prefetched();
+    lease.releaseUrls = [section.dataset.releaseUrl].concat(next ? [next.dataset.releaseUrl] : []);
     lease.timer = window.setInterval(function () {
-      fetch(url, { method: "POST", headers: { "X-CSRFToken": csrfToken() }, credentials: "same-origin" })
-        .then(function (response) {
-          if (response.status === 409) {
-            stopHeartbeat();
-            showError("Your hold on this item lapsed and it went back to the queue. " +
-                      "Reload the page to get the next item.");
-          }
-        })
-        .catch(function () { /* offline for a moment: the next beat tries again */ });
+      beat(url, function () {
+        stopHeartbeat();
+        showError("Your hold on this item lapsed and it went back to the queue. " +
+                  "Reload the page to get the next item.");
+      });
+      var upcoming = prefetched();
+      if (upcoming) {
+        // Lost (it lapsed): drop it, and the next decision's answer brings another item.
+        beat(upcoming.dataset.heartbeatUrl, function () { upcoming.remove(); });
+      }
     }, seconds * 1000);
+  }
+
+  // A decision is on its way: show the prefetched item at once, read-only, in place of the
+  // decided one (kept in the page, hidden, so its form's request and its answer carry on).
+  function showPrefetched(section) {
+    var next = section.querySelector("template#prefetched-item");
+    var grid = section.querySelector(".review-grid:not(.review-preview)");
+    if (!next || !grid || section.querySelector(".review-preview")) { return; }
+    grid.hidden = true;
+    Array.prototype.forEach.call(section.querySelectorAll(".flash"), function (note) { note.hidden = true; });
+    section.insertBefore(next.content.cloneNode(true), grid);
+  }
+
+  // The decision was not accepted (network or server error): back to the decided item.
+  function hidePrefetched() {
+    var section = byId("review-item");
+    var preview = section && section.querySelector(".review-preview");
+    if (!preview) { return; }
+    preview.remove();
+    Array.prototype.forEach.call(section.querySelectorAll("[hidden]"), function (hidden) {
+      if (hidden.matches(".review-grid, .flash")) { hidden.hidden = false; }
+    });
+    focusDecisionArea();
+  }
+
+  // Only a decision the server will surely take moves on: approve, or an override with a
+  // label and a reason. Anything else comes back with the error shown next to the field.
+  function decisionComplete(formData) {
+    var action = formData.get("action");
+    if (action === "approve") { return true; }
+    return action === "override" && Boolean(formData.get("label")) && Boolean(formData.get("reason_code"));
   }
 
   function expireUndo(section) {
@@ -247,10 +294,12 @@
   }
 
   window.addEventListener("pagehide", function () {
-    if (!lease.releaseUrl || !navigator.sendBeacon) { return; }
-    var data = new FormData();
-    data.append("csrf_token", csrfToken());
-    navigator.sendBeacon(lease.releaseUrl, data);
+    if (!navigator.sendBeacon) { return; }
+    lease.releaseUrls.forEach(function (url) {
+      var data = new FormData();
+      data.append("csrf_token", csrfToken());
+      navigator.sendBeacon(url, data);
+    });
     stopHeartbeat();
   });
 
@@ -309,12 +358,23 @@
     }
   });
 
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt;
+    var config = event.detail.requestConfig;
+    if (form && form.id === "decision-form" && config && config.formData &&
+        decisionComplete(config.formData)) {
+      showPrefetched(form.closest("#review-item"));
+    }
+  });
+
   document.addEventListener("htmx:responseError", function (event) {
+    hidePrefetched();
     var status = event.detail.xhr ? event.detail.xhr.status : "";
     showError("The decision could not be sent (HTTP " + status + "). Reload the page and try again.");
   });
 
   document.addEventListener("htmx:sendError", function () {
+    hidePrefetched();
     showError("The server could not be reached. Check your connection and try again.");
   });
 

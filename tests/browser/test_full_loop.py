@@ -48,10 +48,6 @@ def wait_for_next_item(page, previous: str | None) -> str:
 
 @pytest.mark.browser
 def test_seeded_demo_reviewed_by_keyboard_and_exported(app, runner, live_server, browser, tmp_path):
-    # Known bug, open for the next session: since the workbench changes, this loop
-    # sometimes stalls after a few keyboard approvals of the seeded demo (the next item
-    # never takes focus), on both backends. Skipped rather than left flaky in CI.
-    pytest.skip("known bug: keyboard loop on the seeded demo intermittently stalls")
     seeded = runner.invoke(args=["seed", "demo"])
     assert seeded.exit_code == 0, seeded.output
     with app.app_context():

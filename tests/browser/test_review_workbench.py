@@ -66,7 +66,8 @@ def test_keyboard_only_override_undo_skip_and_escalate(app, factory, live_server
     for number in range(5, 11):
         wait_for_item(page, f"item-{number}")
         page.keyboard.press("a")
-    page.wait_for_selector("text=Nothing to review right now")
+    # Nothing else is left for this reviewer: the item they skipped comes back to them.
+    wait_for_item(page, "item-3")
 
     with app.app_context():
         session = db_session()
@@ -81,7 +82,7 @@ def test_keyboard_only_override_undo_skip_and_escalate(app, factory, live_server
         }
         item_3 = session.scalar(select(Item).where(Item.external_id == "item-3"))
         item_4 = session.scalar(select(Item).where(Item.external_id == "item-4"))
-        assert (item_3.status, item_3.leased_by_id) == ("needs_review", None)  # skipped
+        assert item_3.status == "needs_review" and item_3.leased_by_id is not None  # back
         assert (item_4.queue_id, item_4.status) == (senior.id, "needs_review")
         kinds = session.scalars(select(ItemEvent.kind).order_by(ItemEvent.id)).all()
         assert kinds[:4] == ["decided", "decided", "undone", "decided"]
@@ -175,3 +176,55 @@ def test_ai_down_banner_and_items_without_a_recommendation(app, factory, live_se
     page.wait_for_function(
         "() => document.querySelector('#review-item').dataset.externalId === 'item-2'"
     )
+
+
+def test_a_key_pressed_as_soon_as_the_next_item_appears_is_not_lost(
+    app, factory, live_server, browser
+):
+    # The full-loop stall: the next item was on screen (and #decision focused) a moment
+    # before the page had wired it up, and a key pressed in that moment was swallowed.
+    support = factory.queue("support")
+    add_items(app, "support", 3, confidence=0.9)
+    reviewer(factory, support, email="quick@example.com")
+    page = browser.new_page()
+    log_in(page, live_server, "quick@example.com")
+    page.goto(f"{live_server}/queues/support/review")
+    wait_for_item(page, "item-1")
+    # In the very next task after item-2 is swapped in, press "a" where the focus is.
+    page.evaluate(
+        """() => document.addEventListener('htmx:afterSwap', function once() {
+            if (document.querySelector('#review-item').dataset.externalId !== 'item-2') { return; }
+            document.removeEventListener('htmx:afterSwap', once);
+            setTimeout(() => document.activeElement.dispatchEvent(
+                new KeyboardEvent('keydown', {key: 'a', bubbles: true, cancelable: true})), 0);
+        })"""
+    )
+    page.keyboard.press("a")
+    wait_for_item(page, "item-3")
+    with app.app_context():
+        query = select(Item.external_id).join(Review, Review.item_id == Item.id)
+        decided = db_session().scalars(query.order_by(Item.id)).all()
+    assert decided == ["item-1", "item-2"]
+
+
+def test_the_prefetched_item_is_on_screen_as_soon_as_the_decision_is_sent(
+    app, factory, live_server, browser
+):
+    support = factory.queue("support")
+    add_items(app, "support", 3)
+    reviewer(factory, support, email="fast@example.com")
+    page = browser.new_page()
+    log_in(page, live_server, "fast@example.com")
+    page.goto(f"{live_server}/queues/support/review")
+    wait_for_item(page, "item-1")
+    held, sent = [], []
+    page.route("**/decision", lambda route: held.append(route))  # answered when we say
+    page.on("request", lambda request: sent.append(request.url))
+    page.keyboard.press("a")
+    page.wait_for_selector(".review-preview >> text=Ticket item 2")  # before any answer
+    assert page.is_hidden("#decision-form")
+    assert len(held) == 1 and [url.rsplit("/", 1)[-1] for url in sent] == ["decision"]
+    held[0].continue_()
+    wait_for_item(page, "item-2")
+    assert page.query_selector(".review-preview") is None
+    assert "Saved item-1" in page.inner_text("#review-item")

@@ -54,6 +54,30 @@ def test_skip_releases_the_item_to_others_but_not_back_to_the_skipper(app, facto
         assert db_session().scalar(select(AuditEvent.id).where(AuditEvent.action == "item.skipped"))
 
 
+def test_skipped_items_come_back_to_a_lone_reviewer_once_nothing_else_is_left(app, factory):
+    queue = factory.queue()
+    first, second, third = add_items(app, queue.slug, 3)
+    alice, bob = factory.user(), factory.user()
+    assert claim(app, queue.slug, alice.id) == first
+    skip(app, first, alice.id)
+    assert claim(app, queue.slug, alice.id) == second
+    skip(app, second, alice.id)
+    assert claim(app, queue.slug, alice.id) == third  # fresh items before skipped ones
+    run(app, lambda s: reviewing.release_lease(s, third, user_row(s, alice.id)))
+    assert claim(app, queue.slug, bob.id) == first  # others get a skipped item first
+    run(app, lambda s: reviewing.release_lease(s, first, user_row(s, bob.id)))
+    assert claim(app, queue.slug, alice.id) == third
+    skip(app, third, alice.id)
+    # Only skipped items are left: they come back, the one passed on longest ago first,
+    # so skipping again moves on to the next rather than showing the same one forever.
+    assert claim(app, queue.slug, alice.id) == first
+    skip(app, first, alice.id)
+    assert claim(app, queue.slug, alice.id) == second
+    skip(app, second, alice.id)
+    assert claim(app, queue.slug, alice.id) == third
+    assert item_state(app, third) == ("needs_review", queue.id, alice.id)
+
+
 @pytest.mark.parametrize(
     "reason, comment, field",
     [(None, "", "skip_reason"), ("bored", "", "skip_reason"), ("other", "  ", "skip_comment")],

@@ -166,10 +166,10 @@ def test_queue_page_filters_pages_and_escapes(app, client, factory):
     add_items(app, "support", 3, payload={"text": "<script>alert(1)</script> refund"})
     add_items(app, "support", 1, prefix="raw", with_recommendation=False)
     login(client, reviewer_in(factory, support, email="lee@example.com").email)
-    client.get("/queues/support/review")  # lease one item
+    client.get("/queues/support/review")  # lease one item, and prefetch the next
     page = client.get("/queues/support")
     assert page.status_code == 200
-    assert page.text.count("<td>lee@example.com</td>") == 1  # who holds which item
+    assert page.text.count("<td>lee@example.com</td>") == 2  # who holds which item
     assert "<script>alert(1)" not in page.text and "&lt;script&gt;alert(1)" in page.text
     assert page.text.count('<tr data-item-id="') == 3
 
@@ -183,7 +183,7 @@ def test_queue_page_filters_pages_and_escapes(app, client, factory):
 
     counts = client.get("/queues/support/counts?label=approve")
     assert re.search(r'data-count="needs_review">3<', counts.text)
-    assert re.search(r'data-count="in_review">1<', counts.text)
+    assert re.search(r'data-count="in_review">2<', counts.text)
     assert re.search(r'data-count="pending">1<', counts.text)
     assert re.search(r'data-count="matching">3<', counts.text)
     assert 'hx-trigger="every 10s"' in counts.text
@@ -288,3 +288,58 @@ def test_my_numbers_on_the_queue_list(app, client, factory):
     home = client.get("/").text
     assert re.search(r'data-stat="decisions_today">1<', home)
     assert re.search(r'data-stat="agreement">0%', home)
+
+
+def test_the_queues_display_fields_lead_the_payload_in_their_order(app, client, factory):
+    support = factory.queue("support")
+    with app.app_context():
+        session = db_session()
+        session.get(Queue, support.id).display_fields = ["amount", "history", "missing", "body"]
+        session.commit()
+    body = "The parcel arrived broken.\n\nI would like my money back, please."
+    add_items(
+        app,
+        "support",
+        1,
+        payload={"body": body, "channel": "email", "history": [1, 2], "amount": 42.5},
+    )
+    login(client, reviewer_in(factory, support).email)
+    html, _ = open_review(client, "support")
+    leading = html[html.index('<div class="payload-leading">') :]
+    keys = re.findall(r'<h3 class="payload-key">(\w+)</h3>|<dt>(\w+)</dt>', leading)
+    # amount, history, body as the admin set them (the absent field is ignored); then the rest.
+    assert [a or b for a, b in keys] == ["amount", "history", "body", "channel"]
+    assert "I would like my money back" in leading
+
+
+PREFETCHED = re.compile(
+    r'<template id="prefetched-item" data-item-id="(\d+)" data-external-id="([^"]*)"'
+)
+
+
+def test_the_next_item_is_prefetched_under_lease_and_comes_with_the_decision(app, client, factory):
+    support = factory.queue("support")
+    add_items(app, "support", 4)
+    user = reviewer_in(factory, support)
+    login(client, user.email)
+    html, token = open_review(client, "support")
+    item_id, _ = shown_item(html)
+    upcoming = PREFETCHED.search(html)
+    assert upcoming and upcoming.group(2) == "item-2"
+    next_id = int(upcoming.group(1))
+    assert "Ticket item 2" in html[upcoming.start() :]
+    with app.app_context():
+        held = db_session().get(Item, next_id)
+        # Leased to this reviewer, so nobody else gets it; its clock has not started.
+        assert (held.leased_by_id, held.lease_started_at) == (user.id, None)
+
+    other = app.test_client()
+    login(other, reviewer_in(factory, support).email)
+    assert shown_item(other.get("/queues/support/review").text)[1] == "item-3"
+
+    answer = post(client, f"/queues/support/items/{item_id}/decision", token, action="approve")
+    assert shown_item(answer.text) == (next_id, "item-2")
+    with app.app_context():
+        assert db_session().get(Item, next_id).lease_started_at is not None  # shown now
+    # item-4 is the last free item: it is left for whoever has nothing, not prefetched.
+    assert PREFETCHED.search(answer.text) is None

@@ -79,17 +79,12 @@ def _sample_item(queue: Queue | None) -> Item | None:
     )
 
 
-def ordered_payload(payload: dict[str, Any], first: list[str]) -> dict[str, Any]:
-    """The payload with the `first` keys leading, in that order, then the rest as they come."""
-    leading = {key: payload[key] for key in first if key in payload}
-    return {**leading, **{k: v for k, v in payload.items() if k not in leading}}
-
-
 def _preview_context(queue: Queue | None, data: dict[str, Any]) -> dict[str, Any]:
     item = _sample_item(queue)
     payload = None
     if item is not None:
-        payload = payload_view(ordered_payload(item.payload, data["display_fields"]))
+        # The same view as the reviewer page: the display fields lead (queue/payload.py).
+        payload = payload_view(item.payload, data["display_fields"])
     return {
         "preview": data,
         "sample_item": item,

@@ -20,7 +20,8 @@ from review.web.security import roles_required
 @bp.post("/queues/<slug>/items/<int:item_id>/skip")
 @roles_required("reviewer")
 def skip(slug: str, item_id: int):  # type: ignore[no-untyped-def]
-    """Pass on the item with a reason; it goes back to the queue for the others."""
+    """Pass on the item with a reason; the others get it first (it returns once the
+    reviewer has nothing else)."""
     queue = member_queue_or_404(slug)
     item = item_in_queue_or_404(queue, item_id)
     session = db_session()
@@ -36,7 +37,11 @@ def skip(slug: str, item_id: int):  # type: ignore[no-untyped-def]
         session.rollback()
         return next_item(queue, notice=f"Item {item.external_id} was not skipped: {exc.message}.")
     session.commit()
-    return next_item(queue, saved=f"Skipped {item.external_id}; it stays in the queue for others.")
+    return next_item(
+        queue,
+        saved=f"Skipped {item.external_id}: the others get it first; "
+        "it comes back to you when nothing else is waiting.",
+    )
 
 
 @bp.post("/queues/<slug>/items/<int:item_id>/escalate")

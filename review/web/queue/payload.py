@@ -4,13 +4,15 @@ The template does the rendering (and so the escaping); this module only sorts va
 kinds. Long strings become paragraphs, scalars and short strings a key-value list, and
 objects and lists nested definition lists down to MAX_DEPTH, below which the rest is shown
 as compact JSON text so a hostile, deeply nested payload cannot exhaust the renderer.
+The queue's `display_fields` lead, in their order, before all of that.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from review.web.queue import bp
@@ -29,23 +31,41 @@ class PayloadView:
     texts: list[tuple[str, str]]
     fields: list[tuple[str, Any]]
     nested: list[tuple[str, Any]]
+    # The queue's display fields present in the payload, in that order, each with the group
+    # ("texts", "fields" or "nested") that says how it is drawn. Shown before the rest.
+    leading: list[tuple[str, Any, str]] = field(default_factory=list)
 
 
 def _is_short_text(value: str) -> bool:
     return len(value) <= SHORT_TEXT and "\n" not in value
 
 
-def payload_view(payload: dict[str, Any]) -> PayloadView:
-    """Sort the payload's top-level fields into paragraphs, key-value pairs and nested data."""
-    texts, fields, nested = [], [], []
-    for key, value in payload.items():
-        if isinstance(value, str) and not _is_short_text(value):
-            texts.append((key, value))
-        elif isinstance(value, dict | list):
-            nested.append((key, value))
+def _group(value: Any) -> str:
+    if isinstance(value, str) and not _is_short_text(value):
+        return "texts"
+    if isinstance(value, dict | list):
+        return "nested"
+    return "fields"
+
+
+def ordered_payload(payload: dict[str, Any], first: Sequence[str]) -> dict[str, Any]:
+    """The payload with the `first` keys leading, in that order, then the rest as they come."""
+    leading = {key: payload[key] for key in first if key in payload}
+    return {**leading, **{k: v for k, v in payload.items() if k not in leading}}
+
+
+def payload_view(payload: dict[str, Any], first: Sequence[str] = ()) -> PayloadView:
+    """Sort the payload's top-level fields into paragraphs, key-value pairs and nested data,
+    after the `first` fields (the queue's display fields), which lead in their own order."""
+    view = PayloadView([], [], [], [])
+    leading = set(first)
+    for key, value in ordered_payload(payload, first).items():
+        group = _group(value)
+        if key in leading:
+            view.leading.append((key, value, group))
         else:
-            fields.append((key, value))
-    return PayloadView(texts, fields, nested)
+            getattr(view, group).append((key, value))
+    return view
 
 
 @bp.app_template_filter("payload_kind")

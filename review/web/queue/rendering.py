@@ -13,7 +13,8 @@ from werkzeug import Response
 from app import htmx
 from models import Item, Queue, Review
 from review.db import db_session
-from review.services import item_history, review_actions
+from review.services import item_history, review_actions, reviewing
+from review.web.queue.access import current
 from review.web.queue.forms import DecisionForm
 from review.web.queue.highlight import evidence_of, quotes_found
 from review.web.queue.payload import MAX_DEPTH, payload_view
@@ -61,6 +62,7 @@ def render_review(
         saved=saved,
         undo=review_actions.undo_window(undo_of) if undo_of is not None else None,
         open_panel=open_panel,
+        prefetched=_prefetched_view(queue, item),
     )
     if wants_fragment():
         body = render_block("queue/review.html", "item", **context)
@@ -69,39 +71,72 @@ def render_review(
     return vary(make_response(body, status))
 
 
+def _prefetched_view(queue: Queue, shown: Item | None) -> dict[str, Any] | None:
+    """The item to show after `shown`, already leased to the reviewer, so the page can put
+    it on screen the moment a decision is sent (see review.js). Committed here: the lease
+    must hold before the page holds the item."""
+    if shown is None or shown.leased_by_id != current().id:
+        return None
+    session = db_session()
+    upcoming = reviewing.prefetch_next(
+        session, queue, current(), current_app.config["LEASE_SECONDS"], shown
+    )
+    session.commit()
+    return item_view(queue, upcoming) if upcoming is not None else None
+
+
+def item_view(queue: Queue, item: Item) -> dict[str, Any]:
+    """What the screen shows of an item: its payload, the AI's recommendation and evidence."""
+    recommendation = item.recommendation
+    evidence = evidence_of(recommendation)
+    found, missing = quotes_found(_texts(item.payload), evidence)
+    return {
+        "item": item,
+        "recommendation": recommendation,
+        "payload": payload_view(item.payload, queue.display_fields or []),
+        "evidence": found,
+        "evidence_missing": missing,
+        "no_recommendation_reason": NO_RECOMMENDATION_REASONS.get(
+            item.ai_status, NO_RECOMMENDATION_REASONS[None]
+        ),
+    }
+
+
 def review_context(
     queue: Queue, item: Item | None, form: DecisionForm, errors: dict[str, str]
 ) -> dict[str, Any]:
     session = db_session()
-    recommendation = item.recommendation if item is not None else None
+    view = (
+        item_view(queue, item)
+        if item is not None
+        else {
+            "item": None,
+            "recommendation": None,
+            "payload": None,
+            "evidence": [],
+            "evidence_missing": [],
+            "no_recommendation_reason": NO_RECOMMENDATION_REASONS[None],
+        }
+    )
     values = form.decision_data()
     if values["action"] is None:
         # Without an AI label there is nothing to approve, so start in override mode.
-        values["action"] = "approve" if recommendation is not None else "override"
-    payload = payload_view(item.payload) if item is not None else None
-    evidence = evidence_of(recommendation)
-    found, missing = quotes_found(_texts(item.payload) if item else [], evidence)
+        values["action"] = "approve" if view["recommendation"] is not None else "override"
     lease_seconds = current_app.config["LEASE_SECONDS"]
     return {
+        **view,
+        "shown": view,
         "queue": queue,
-        "item": item,
         "form": form,
         "errors": errors,
         "values": values,
-        "recommendation": recommendation,
-        "payload": payload,
         "max_depth": MAX_DEPTH,
-        "evidence": found,
-        "evidence_missing": missing,
         "history": item_history.item_history(session, item) if item is not None else [],
         "escalation": review_actions.escalation_target(session, queue),
         "skip_reasons": review_actions.SKIP_REASONS,
         "idempotency_key": uuid.uuid4().hex,
         # The page says it is alive three times per lease, so one lost beat does no harm.
         "heartbeat_seconds": max(1, lease_seconds // 3),
-        "no_recommendation_reason": NO_RECOMMENDATION_REASONS.get(
-            item.ai_status if item is not None else None, NO_RECOMMENDATION_REASONS[None]
-        ),
     }
 
 
