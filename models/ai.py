@@ -39,7 +39,9 @@ class AiCall(Base):
 class AiBatch(Base):
     """A Message Batch submitted for a queue in batch mode, polled until it ends.
 
-    `requests` maps each request's custom_id to its item id and attempt number.
+    `requests` maps each request's custom_id to its item id and attempt number, with what
+    reading the answer later needs: the labels, the item text as sent and the prompt as it
+    left (workers/recommenders/claude.py `batch_entry`).
     """
 
     __tablename__ = "ai_batches"

@@ -74,7 +74,8 @@ class ClaudeSettings:
         )
 
 
-def _prefix() -> str:
+def prefix() -> str:
+    """Where this app keeps its Claude state in Redis (per RQ queue, so tests can share a db)."""
     return f"{get_rq_queue().name}:claude"
 
 
@@ -83,7 +84,7 @@ def breaker_for(
 ) -> CircuitBreaker:
     return CircuitBreaker(
         redis or get_redis(),
-        f"{_prefix()}:breaker:{queue_id}",
+        f"{prefix()}:breaker:{queue_id}",
         settings.breaker_failures,
         settings.breaker_cooldown_seconds,
     )
@@ -91,44 +92,51 @@ def breaker_for(
 
 def semaphore(settings: ClaudeSettings) -> Semaphore:
     hold = settings.timeout_seconds + 30  # outlives any call; frees a dead worker's slot
-    return Semaphore(get_redis(), f"{_prefix()}:slots", settings.max_concurrent_calls, hold)
+    return Semaphore(get_redis(), f"{prefix()}:slots", settings.max_concurrent_calls, hold)
 
 
 def claim_key(item_id: int) -> str:
-    return f"{_prefix()}:claim:{item_id}"
+    return f"{prefix()}:claim:{item_id}"
+
+
+def unavailable_reason(
+    session: Session, queue: Queue, settings: ClaudeSettings
+) -> tuple[str, str] | None:
+    """Why the queue's items cannot go to Claude now, as (ai_status, ai_error), or None.
+
+    Raises RedisError when the circuit breaker cannot be read."""
+    budget = ai_budget.status(session, queue)
+    if budget.exhausted:
+        return (
+            "budget_exhausted",
+            f"budget_exhausted: the daily AI budget of ${budget.limit_usd:.2f} is spent",
+        )
+    if not settings.api_key:
+        return "unavailable", "not_configured: ANTHROPIC_API_KEY is not set"
+    if breaker_for(queue.id, settings).state() == "open":
+        return "unavailable", "circuit_open: the provider kept failing; calls are paused"
+    return None
 
 
 def dispatch(
     session: Session, queue: Queue, items: Sequence[Item]
 ) -> tuple[Counter[str], list[tuple[int, str]]]:
-    """Route items that cannot be sent to Claude now; claim the rest for a call job.
+    """Route items that cannot be sent to Claude now; claim the rest for a call job, or,
+    for a queue in batch mode, leave them pending for its next batch.
 
     Returns the outcome per status and the (item id, claim token) pairs to enqueue once
     the caller has committed. An item already claimed is left to its job.
     """
+    # Imported here: claude_batch builds on this module's settings and breaker.
+    from workers import claude_batch
+
     settings = ClaudeSettings.from_app()
-    budget = ai_budget.status(session, queue)
-    if budget.exhausted:
-        return recommending.route_without_recommendation(
-            session,
-            queue,
-            items,
-            "budget_exhausted",
-            f"budget_exhausted: the daily AI budget of ${budget.limit_usd:.2f} is spent",
-        ), []
-    if not settings.api_key:
-        return recommending.route_without_recommendation(
-            session, queue, items, "unavailable", "not_configured: ANTHROPIC_API_KEY is not set"
-        ), []
     try:
-        if breaker_for(queue.id, settings).state() == "open":
-            return recommending.route_without_recommendation(
-                session,
-                queue,
-                items,
-                "unavailable",
-                "circuit_open: the provider kept failing; calls are paused",
-            ), []
+        reason = unavailable_reason(session, queue, settings)
+        if reason is not None:
+            return recommending.route_without_recommendation(session, queue, items, *reason), []
+        if queue.ai_batch:
+            return claude_batch.collect(session, queue, items), []
         redis = get_redis()
         claimed = []
         for item in items:
@@ -168,7 +176,8 @@ def enqueue_calls(claims: Sequence[tuple[int, str]]) -> None:
         log.warning("could not enqueue Claude calls (%s); the sweeper will retry", exc)
 
 
-def _last_attempt() -> bool:
+def last_attempt() -> bool:
+    """Whether the running job has no RQ retry left (or runs outside a job)."""
     job = get_current_job()
     return job is None or not job.retries_left
 
@@ -204,7 +213,7 @@ def recommend_with_claude(item_id: int, token: str) -> str:
     except (claude.ProviderError, SlotUnavailable):
         raise  # retried by RQ; the claim stays so the sweeper leaves the item alone
     except Exception as exc:
-        if not _last_attempt():
+        if not last_attempt():
             raise
         log.exception("item %d: Claude job failed", item_id)
         status = _route(item_id, "unavailable", f"internal: {type(exc).__name__}: {exc}")
@@ -239,7 +248,7 @@ def _recommend(item_id: int, settings: ClaudeSettings) -> str:
     except SlotUnavailable as exc:
         if permit.probe:
             redis_probe_release(breaker)
-        if not _last_attempt():
+        if not last_attempt():
             raise
         return _route(item_id, "unavailable", f"concurrency: {exc}")
     except claude.ProviderError as exc:
@@ -252,7 +261,7 @@ def _recommend(item_id: int, settings: ClaudeSettings) -> str:
             exc.retryable,
             exc,
         )
-        if exc.retryable and not _last_attempt():
+        if exc.retryable and not last_attempt():
             raise
         return _route(item_id, "unavailable", f"{exc.kind}: {exc}")
     breaker.record_success()

@@ -1,7 +1,7 @@
 """A queue's AI settings: which model, the daily budget, PII redaction and batch mode.
 
 They travel in the queue's `recommender` object:
-`{"kind": "claude", "model": "claude-haiku-4-5", "daily_budget_usd": 5, "redact": true,
+`{"kind": "claude", "model": "claude-haiku-5-5", "daily_budget_usd": 5, "redact": true,
 "redact_patterns": ["ACCT-\\\\d{6}"], "batch": false}`.
 """
 
@@ -13,8 +13,9 @@ from models import Queue
 from review.domain.pricing import price_of
 from review.domain.redaction import PatternError, compile_patterns
 
-# Current (not deprecated) and priced; fast and cheap enough to read every item.
-DEFAULT_CLAUDE_MODEL = "claude-haiku-4-5"
+# The current Haiku (its overview page says "Latest"; Haiku 4.5 is legacy since Haiku 5.5
+# came out) and priced in review/domain/pricing.py: fast and cheap enough to read every item.
+DEFAULT_CLAUDE_MODEL = "claude-haiku-5-5"
 MAX_PATTERNS = 20
 MAX_PATTERN_CHARS = 500
 

@@ -15,7 +15,8 @@ answer each request with the behaviour scripted for its custom_id in `batch_outc
 
 By hand: `python -m tests.fakes.anthropic_server --port 8765`, then
 `ANTHROPIC_BASE_URL=http://127.0.0.1:8765 ANTHROPIC_API_KEY=fake`. Switch behaviour with
-`curl -X POST http://127.0.0.1:8765/_control -d '{"default": 529}'`.
+`curl -X POST http://127.0.0.1:8765/_control -d '{"default": 529}'`; end the batches sent
+so far with `-d '{"end_batches": true}'`.
 """
 
 from __future__ import annotations
@@ -218,9 +219,17 @@ class FakeAnthropic:
                     {"path": self.path, "body": body, "headers": dict(self.headers)}
                 )
                 if self.path == "/_control":
-                    for key in ("default", "answer", "slow_seconds", "batch_outcomes"):
+                    for key in (
+                        "default",
+                        "answer",
+                        "slow_seconds",
+                        "batch_outcomes",
+                        "batches_end_immediately",
+                    ):
                         if key in body:
                             setattr(fake, key, body[key])
+                    if body.get("end_batches"):
+                        fake.end_batches()
                     self._send(200, {"ok": True})
                 elif self.path == "/v1/messages":
                     self._send(*fake.message(body, fake.next_behaviour()))

@@ -11,6 +11,7 @@ from models import AiCall
 from review.db import db_session
 from review.domain.pricing import PRICES
 from review.services import ai_budget, queues
+from review.services.ai_settings import DEFAULT_CLAUDE_MODEL
 from tests.workers.claude_helpers import claude_queue
 from tests.workers.helpers import add_items, items_by_id, run_worker
 
@@ -44,7 +45,7 @@ def test_a_valid_answer_becomes_a_recommendation_with_tokens_cost_and_evidence(
     assert item.ai_status == "ok" and item.status == "needs_review"
     assert (rec.source, rec.model, rec.label, rec.confidence) == (
         "claude",
-        "claude-haiku-4-5",
+        DEFAULT_CLAUDE_MODEL,
         "refund",
         0.91,
     )
@@ -54,11 +55,11 @@ def test_a_valid_answer_becomes_a_recommendation_with_tokens_cost_and_evidence(
     assert rec.evidence == ["please refund one charge"]
     assert rec.input_tokens > 0 and rec.output_tokens > 0 and rec.latency_ms > 0
     [call] = ledger(claude_app)
-    price = PRICES["claude-haiku-4-5"]
+    price = PRICES[DEFAULT_CLAUDE_MODEL]
     assert call.cache_write_tokens > 0  # the first call writes the static prompt's cache
     expected = (
         call.input_tokens * price.input_per_mtok
-        + call.cache_write_tokens * price.input_per_mtok * 1.25
+        + call.cache_write_tokens * price.cache_write_per_mtok
         + call.output_tokens * price.output_per_mtok
     ) / 1e6
     assert call.outcome == "ok"
@@ -230,7 +231,7 @@ def test_a_successful_probe_closes_the_breaker(claude_app, factory, fake_anthrop
 def test_a_spent_budget_sends_items_to_people_marked_budget_exhausted(
     claude_app, factory, fake_anthropic
 ):
-    queue = claude_queue(factory, daily_budget_usd=0.0001)
+    queue = claude_queue(factory, daily_budget_usd=0.00001)
     [first] = add_items(claude_app, queue.slug, [TICKET])
     run_worker(claude_app)
     assert items_by_id(claude_app, [first])[first].ai_status == "ok"
@@ -244,7 +245,7 @@ def test_a_spent_budget_sends_items_to_people_marked_budget_exhausted(
     with claude_app.app_context():
         session = db_session()
         status = ai_budget.status(session, queues.get_queue(session, queue.slug))
-    assert status.exhausted and status.spent_usd > 0.0001 and status.remaining_usd == 0
+    assert status.exhausted and status.spent_usd > 0.00001 and status.remaining_usd == 0
 
 
 def test_without_an_api_key_claude_items_go_to_people(app, factory):

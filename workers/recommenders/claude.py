@@ -32,7 +32,10 @@ from review.services.few_shot import Example, similar_decisions
 from review.services.routing import RecommendationInput
 
 PROMPT_VERSION = "claude-prompt-v1"
-MAX_OUTPUT_TOKENS = 1024
+# Room for the answer (a few hundred tokens) plus adaptive thinking, which Claude Haiku 5.5
+# and later do by default: a tighter cap would cut answers off (stop_reason max_tokens,
+# a failure). Only the tokens produced are billed, so the headroom costs nothing.
+MAX_OUTPUT_TOKENS = 4096
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
 
 
@@ -242,3 +245,69 @@ def as_recommendation(
         cache_read_tokens=outcome.usage.cache_read_tokens,
         cost_usd=cost_usd(request.model, outcome.usage, batch=batch),
     )
+
+
+# -- Message Batches -----------------------------------------------------------------
+
+
+def batch_entry(request: ClaudeRequest, item_id: int) -> dict[str, Any]:
+    """What the poll job needs to check and store this request's answer later: the item,
+    its labels, the item text as sent (for quotes) and the prompt as it left (for audit)."""
+    return {
+        "item_id": item_id,
+        "attempt": 1,
+        "labels": request.labels,
+        "source_text": request.source_text,
+        "prompt": request.audit_text(),
+    }
+
+
+def request_from_entry(entry: dict[str, Any], model: str, prompt_version: str) -> ClaudeRequest:
+    """A stand-in for the request a batch entry was made from, enough to read its answer."""
+    return ClaudeRequest(
+        model=model,
+        prompt_version=prompt_version,
+        system=[],
+        messages=[],
+        labels=list(entry["labels"]),
+        source_text=entry["source_text"],
+    )
+
+
+def create_batch(client: Any, requests: dict[str, ClaudeRequest]) -> str:
+    """Submit one Message Batch (custom_id -> request). Returns the provider's batch id."""
+    try:
+        batch = client.messages.batches.create(
+            requests=[
+                {"custom_id": custom_id, "params": request.params()}
+                for custom_id, request in requests.items()
+            ]
+        )
+    except anthropic.APIError as exc:
+        raise classify_error(exc) from exc
+    return str(batch.id)
+
+
+def batch_status(client: Any, batch_id: str) -> str:
+    """The batch's processing_status: in_progress, canceling or ended."""
+    try:
+        return str(client.messages.batches.retrieve(batch_id).processing_status)
+    except anthropic.APIError as exc:
+        raise classify_error(exc) from exc
+
+
+def batch_results(client: Any, batch_id: str) -> dict[str, Any]:
+    """An ended batch's results by custom_id (each a succeeded, errored, canceled or
+    expired result object). Results come in any order, so they are matched by id."""
+    try:
+        return {line.custom_id: line.result for line in client.messages.batches.results(batch_id)}
+    except anthropic.APIError as exc:
+        raise classify_error(exc) from exc
+
+
+def batch_error_text(result: Any) -> str:
+    """Why an errored batch request failed, as "<error type>: <message>"."""
+    error = getattr(getattr(result, "error", None), "error", None)
+    if error is None:
+        return "the provider gave no reason"
+    return f"{getattr(error, 'type', 'error')}: {getattr(error, 'message', '')}"

@@ -1,0 +1,86 @@
+"""The Message Batches a queue has in flight, as the database knows them.
+
+The ai_batches table, not Redis, is the record of what was sent: an item in a batch that
+is still in progress is not sent again, and a batch whose poll job was lost (worker
+killed, Redis restarted) is found here again. None of these functions commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import AiBatch, Item, Queue
+
+IN_PROGRESS = "in_progress"
+ENDED = "ended"
+
+
+def in_flight_items(session: Session, queue_id: int) -> dict[int, int]:
+    """{item id: ai_batches id} for the items of the queue's batches still in progress."""
+    found: dict[int, int] = {}
+    for batch_id, requests in session.execute(
+        select(AiBatch.id, AiBatch.requests).where(
+            AiBatch.queue_id == queue_id, AiBatch.status == IN_PROGRESS
+        )
+    ):
+        for entry in requests.values():
+            found[int(entry["item_id"])] = batch_id
+    return found
+
+
+def items_to_submit(session: Session, queue: Queue, limit: int) -> list[Item]:
+    """The queue's pending items that no batch in progress holds, oldest first."""
+    held = set(in_flight_items(session, queue.id))
+    items = session.scalars(
+        select(Item)
+        .where(Item.queue_id == queue.id, Item.status == "pending")
+        .order_by(Item.id)
+        .limit(limit + len(held))
+    )
+    return [item for item in items if item.id not in held][:limit]
+
+
+def record_batch(
+    session: Session,
+    *,
+    queue_id: int,
+    provider_batch_id: str,
+    model: str,
+    prompt_version: str,
+    requests: Mapping[str, dict[str, Any]],
+) -> AiBatch:
+    """Remember a submitted batch and which item each of its custom_ids stands for."""
+    batch = AiBatch(
+        queue_id=queue_id,
+        provider_batch_id=provider_batch_id,
+        status=IN_PROGRESS,
+        model=model,
+        prompt_version=prompt_version,
+        requests=dict(requests),
+    )
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def lock_open_batch(session: Session, batch_id: int) -> AiBatch | None:
+    """The batch if it is still in progress, locked until the transaction ends, so two
+    poll jobs cannot both attach its results."""
+    return session.scalar(
+        select(AiBatch)
+        .where(AiBatch.id == batch_id, AiBatch.status == IN_PROGRESS)
+        .with_for_update()
+    )
+
+
+def open_batch_ids(session: Session) -> list[int]:
+    """Every batch still in progress, for whoever resumes polling."""
+    return list(
+        session.scalars(
+            select(AiBatch.id).where(AiBatch.status == IN_PROGRESS).order_by(AiBatch.id)
+        )
+    )
