@@ -8,8 +8,11 @@ bulk-loads `--rows` decided items into it with PostgreSQL COPY (items, recommend
 routing records, reviews; one in four overridden). Then, for each format, it creates a
 snapshot of every human decision and runs the build job (workers/dataset_jobs.py) in a
 child process, as a worker would, measuring the wall time of the build and the child's
-peak resident memory. Prints one line per format, then, last,
-`rows_per_s=<n> peak_rss_mb=<n>`: the slower format's rows per second and the larger peak.
+peak resident memory (its own VmHWM: the memory after its imports is printed too) and CPU
+seconds (the client's share; the rest of the wall time is PostgreSQL's, or other load on
+the machine). Prints one line per format, then, last, `rows_per_s=<n> peak_rss_mb=<n>`:
+the slower format's rows per second and the larger peak. `--queue SLUG` exports a bench
+queue loaded by an earlier run instead of loading another.
 
 Loading is not timed. The files go to a temporary folder that is deleted at the end; the
 loaded rows stay (the test suite rebuilds the schema of its database anyway).
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -54,6 +58,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--formats", default="jsonl,parquet")
+    parser.add_argument(
+        "--queue", help="export this already loaded bench queue (its slug) instead of loading"
+    )
     parser.add_argument("--build", type=int, help=argparse.SUPPRESS)  # child: build one snapshot
     parser.add_argument("--export-dir", help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -203,24 +210,43 @@ def create_snapshot(slug: str, fmt: str) -> int:
     database = get_database()
     with database.session() as session:
         queue = queues.get_queue(session, slug)
-        user = accounts.create_user(session, f"{fmt}-{slug}@bench.local", "ml", "bench-pass")
+        email = f"{fmt}-{uuid.uuid4().hex[:8]}-{slug}@bench.local"  # --queue runs again
+        user = accounts.create_user(session, email, "ml", "bench-pass")
         session.flush()
         request = datasets.parse_request(session, queue, user, {"format": fmt}, utcnow())
         return datasets.create_snapshot(session, queue, user, request, utcnow()).id
 
 
-def build_in_child(snapshot_id: int, export_dir: str) -> tuple[float, float]:
-    """Build in a fresh process; (seconds, that process's peak RSS in MB)."""
+def build_in_child(snapshot_id: int, export_dir: str) -> tuple[float, float, float]:
+    """Build in a fresh process; (seconds, that process's peak RSS in MB, its CPU seconds).
+
+    The peak is the child's own VmHWM, which it prints last. Not ru_maxrss: Linux carries
+    a process's maxrss across fork and exec, so a child of this (large) parent would report
+    the parent's size. The CPU seconds tell the client's share of the work apart from the
+    database's and from other load on the machine, which the wall time mixes in."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(
+    child = subprocess.run(
         [sys.executable, __file__, "--build", str(snapshot_id), "--export-dir", export_dir],
         check=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     seconds = time.perf_counter() - started
-    # ru_maxrss of children is the largest of any waited-for child, in KiB on Linux; each
-    # format's child is measured in its own call, so a fresh max is taken per call.
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return seconds, peak_mb
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(child.stdout, end="", flush=True)
+    last = child.stdout.strip().splitlines()[-1]
+    peak_mb = float(last.removeprefix("peak_rss_mb="))
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return seconds, peak_mb, cpu
+
+
+def high_water_mb() -> float:
+    """This process's peak resident memory since it started (VmHWM), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
 def child_build(snapshot_id: int, export_dir: str) -> None:
@@ -228,15 +254,18 @@ def child_build(snapshot_id: int, export_dir: str) -> None:
 
     The web app and the RQ worker import scikit-learn and the Anthropic SDK at start-up
     (about 300 MB before any job runs); that baseline is the worker's, not the export's.
+    Prints its memory after the imports, and last `peak_rss_mb=<n>`.
     """
     from review.db import Database
     from workers.dataset_jobs import run_build
 
+    print(f"  build process after imports, before any row: {high_water_mb():.0f} MB", flush=True)
     config = settings_from_env()
     settings = datasets.ExportSettings(Path(export_dir), 0, str(config["SECRET_KEY"]))
     status = run_build(Database(str(config["DATABASE_URL"])), settings, snapshot_id)
     if status != "succeeded":
         raise SystemExit(f"snapshot {snapshot_id} ended {status}")
+    print(f"peak_rss_mb={high_water_mb():.0f}", flush=True)
 
 
 def main() -> None:
@@ -251,11 +280,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-export-") as export_dir:
         app = bench_app(export_dir)
         with app.app_context():
-            slug = load_rows(app, args.rows)
+            slug = args.queue or load_rows(app, args.rows)
             results = []
             for fmt in args.formats.split(","):
                 snapshot_id = create_snapshot(slug, fmt)
-                seconds, peak_mb = build_in_child(snapshot_id, export_dir)
+                seconds, peak_mb, cpu = build_in_child(snapshot_id, export_dir)
                 with get_database().session() as session:
                     built = session.get_one(DatasetSnapshot, snapshot_id)
                     rows, size = built.row_count, sum(f["bytes"] for f in built.files)
@@ -263,7 +292,8 @@ def main() -> None:
                 results.append((rate, peak_mb))
                 print(
                     f"{fmt}: {rows} rows in {seconds:.1f}s = {rate:,.0f} rows/s, "
-                    f"{size / 1e6:.0f} MB on disk, peak RSS {peak_mb:.0f} MB",
+                    f"{size / 1e6:.0f} MB on disk, peak RSS {peak_mb:.0f} MB, "
+                    f"build process CPU {cpu:.1f}s",
                     flush=True,
                 )
     os.sync()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from flask import current_app
+from rq import get_current_job
 
 from models import DatasetSnapshot
 from models.base import utcnow
@@ -64,3 +66,40 @@ def run_build(database: Database, settings: datasets.ExportSettings, snapshot_id
         raise
     log.info("snapshot %d built: %d rows, sha256 %s", snapshot_id, result.rows, result.sha256)
     return "succeeded"
+
+
+# The stages retrain_snapshot reports, in order (the page's progress bar counts them).
+RETRAIN_STEPS = 4
+
+
+def retrain_snapshot(snapshot_id: int, requested_at: str) -> dict[str, Any]:
+    """The RQ job behind "Retrain from this snapshot": train, compare with the model in
+    force, keep the new model as an inactive candidate and the report on the snapshot.
+
+    Idempotent: a report made after `requested_at` (this request's, from an earlier run of
+    the job) is kept as it is. Progress goes to the job's meta for the page to poll."""
+    # Imported here: scikit-learn is heavy, and building a snapshot never needs it.
+    from workers.dataset_eval import retrain_on_snapshot, store_candidate
+
+    job = get_current_job()
+    done = 0
+
+    def step(name: str) -> None:
+        nonlocal done
+        done += 1
+        if job is not None:
+            job.meta.update(step=name, done=done, steps=RETRAIN_STEPS)
+            job.save_meta()
+
+    settings = datasets.ExportSettings.from_config(current_app.config)
+    with get_database().session() as session:
+        snapshot = session.get_one(DatasetSnapshot, snapshot_id)
+        report = snapshot.evaluation or {}
+        if report.get("candidate") and report.get("evaluated_at", "") >= requested_at:
+            return {"snapshot_id": snapshot_id, "candidate": report["candidate"]}
+        retrained = retrain_on_snapshot(session, snapshot, settings, step)
+        step("keeping the retrained model as a candidate")
+        candidate = store_candidate(session, snapshot, retrained)
+        result = {"snapshot_id": snapshot_id, "candidate": retrained.report["candidate"]}
+    log.info("snapshot %d: retrained candidate model id %d", snapshot_id, candidate.id)
+    return result

@@ -162,6 +162,36 @@ class DatasheetStats:
             self.first_review_id = row[_REVIEW_ID]
         self.last_review_id = row[_REVIEW_ID]
 
+    def add_columns(self, columns: Sequence[Sequence[Any]]) -> None:
+        """Count a batch of rows given as columns in SCHEMA order (same result as `add` on
+        each row, with the loops in C: this runs for every row of a million-row export)."""
+        review_ids = columns[_REVIEW_ID]
+        if not review_ids:
+            return
+        self.rows += len(review_ids)
+        self.overrides += sum(map(bool, columns[_OVERRIDDEN]))
+        self.audits += sum(map(bool, columns[_AUDIT]))
+        self.ai_labels.update(
+            label if label is not None else "(none)" for label in columns[_AI_LABEL]
+        )
+        self.final_labels.update(columns[_FINAL_LABEL])
+        self.splits.update(columns[_SPLIT])
+        self.policy_versions.update(v for v in columns[_POLICY_VERSION] if v is not None)
+        self.models.update(
+            (f"{model} {version}" if version else model)
+            for model, version in zip(columns[_MODEL], columns[_MODEL_VERSION], strict=True)
+            if model is not None
+        )
+        self.reviewers.update(columns[_REVIEWER])
+        first, last = min(columns[_DECIDED_AT]), max(columns[_DECIDED_AT])
+        if self.first_decided_at is None or first < self.first_decided_at:
+            self.first_decided_at = first
+        if self.last_decided_at is None or last > self.last_decided_at:
+            self.last_decided_at = last
+        if self.first_review_id is None:
+            self.first_review_id = review_ids[0]
+        self.last_review_id = review_ids[-1]
+
     @property
     def override_rate(self) -> float | None:
         return self.overrides / self.rows if self.rows else None

@@ -7,12 +7,13 @@ same rows today and in a year. Filters (scope, labels, time range) narrow that f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Text, and_, case, cast, false, func, select, text
+from sqlalchemy import Connection, Select, Text, case, cast, false, func, select, text
 from sqlalchemy.orm import Session
 
 from models import Item, PolicyVersion, Queue, Recommendation, Review, RoutingRecord, User
@@ -167,11 +168,14 @@ def selection_columns() -> tuple[Any, Any]:
 def rows_query(queue_id: int, flt: SnapshotFilter, mark: Watermark, named: bool) -> Select[Any]:
     """The snapshot's rows in review-id order (columns as _to_row expects them)."""
     audit, probability = selection_columns()
+    # Each item's latest routing as of the watermark, aggregated once for the whole snapshot:
+    # PostgreSQL hashes it, where a correlated max() per row ran twice per row (a million
+    # rows: two million index probes).
     latest_routing = (
-        select(func.max(RoutingRecord.id))
-        .where(RoutingRecord.item_id == Review.item_id, RoutingRecord.id <= mark.high_routing_id)
-        .correlate(Review)
-        .scalar_subquery()
+        select(RoutingRecord.item_id, func.max(RoutingRecord.id).label("routing_id"))
+        .where(RoutingRecord.id <= mark.high_routing_id)
+        .group_by(RoutingRecord.item_id)
+        .subquery("latest_routing")
     )
     query = (
         select(
@@ -203,12 +207,8 @@ def rows_query(queue_id: int, flt: SnapshotFilter, mark: Watermark, named: bool)
         .select_from(Review)
         .join(Item, Item.id == Review.item_id)
         .outerjoin(Recommendation, Recommendation.item_id == Review.item_id)
-        # The item_id term lets the database find the item's few routing records by index
-        # before checking which is the latest; without it, PostgreSQL compares every pair.
-        .outerjoin(
-            RoutingRecord,
-            and_(RoutingRecord.item_id == Review.item_id, RoutingRecord.id == latest_routing),
-        )
+        .outerjoin(latest_routing, latest_routing.c.item_id == Review.item_id)
+        .outerjoin(RoutingRecord, RoutingRecord.id == latest_routing.c.routing_id)
         .outerjoin(PolicyVersion, PolicyVersion.id == RoutingRecord.policy_version_id)
         .where(
             Item.queue_id == queue_id,
@@ -241,13 +241,14 @@ def count_query(rows: Select[Any]) -> Select[Any]:
 
 
 class RowBuilder:
-    """Turns result rows into schema tuples: reviewer pseudonyms, overridden flag, split."""
+    """Turns a batch of result rows into the schema's columns: reviewer pseudonyms,
+    overridden flag, split. Columnar, so that the per-row work is a few C-level loops."""
 
     def __init__(self, queue_slug: str, secret: str, named: bool) -> None:
         self.queue_slug = queue_slug
         self.secret = secret
         self.named = named
-        self._pseudonyms: dict[int, str] = {}
+        self._pseudonyms: dict[Any, str] = {}
 
     def reviewer(self, value: Any) -> str:
         if self.named:
@@ -256,21 +257,56 @@ class RowBuilder:
             self._pseudonyms[value] = reviewer_pseudonym(self.secret, value)
         return self._pseudonyms[value]
 
-    def __call__(self, r: Any) -> tuple[Any, ...]:
-        return (
-            r[0], r[1], r[2], self.queue_slug, r[3],
-            r[4], r[5], r[6], r[7], r[8],
-            r[9], r[10] == "overridden", r[11], r[12] or "", self.reviewer(r[13]),
-            r[14], r[15], r[16], r[17], bool(r[18]),
-            float(r[19]), r[20], r[21], r[22], split_for(r[1]),
-        )  # fmt: skip
+    def columns(self, rows: Sequence[Any]) -> list[Sequence[Any]]:
+        """The batch as SCHEMA-ordered columns (one sequence per field, rows aligned)."""
+        c = list(zip(*rows, strict=True)) if rows else [()] * 23
+        pseudonym = {value: self.reviewer(value) for value in set(c[13])}
+        return [
+            c[0], c[1], c[2], [self.queue_slug] * len(rows), c[3],
+            c[4], c[5], c[6], c[7], c[8],
+            c[9], [action == "overridden" for action in c[10]], c[11],
+            [comment or "" for comment in c[12]], list(map(pseudonym.__getitem__, c[13])),
+            c[14], c[15], c[16], c[17], list(map(bool, c[18])),
+            list(map(float, c[19])), c[20], c[21], c[22], list(map(split_for, c[1])),
+        ]  # fmt: skip
 
 
-def iter_row_batches(
+def iter_column_batches(
     session: Session, query: Select[Any], build: RowBuilder, batch_size: int
-) -> Iterator[list[tuple[Any, ...]]]:
-    """The query's rows as schema tuples, `batch_size` at a time, through a server-side
-    cursor on PostgreSQL (memory stays flat whatever the row count)."""
-    with session.execute(query.execution_options(yield_per=batch_size)) as result:
-        for partition in result.partitions():
-            yield [build(row) for row in partition]
+) -> Iterator[list[Sequence[Any]]]:
+    """The query's rows as SCHEMA-ordered columns, `batch_size` rows at a time, in the
+    session's transaction; memory stays flat whatever the row count."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        batches = _postgresql_batches(connection, query, batch_size)
+    else:
+        batches = _core_batches(connection, query, batch_size)
+    for rows in batches:
+        yield build.columns(rows)
+
+
+def _core_batches(connection: Connection, query: Select[Any], size: int) -> Iterator[Sequence[Any]]:
+    with connection.execute(query.execution_options(yield_per=size)) as result:
+        yield from result.partitions()
+
+
+def _postgresql_batches(
+    connection: Connection, query: Select[Any], size: int
+) -> Iterator[Sequence[Any]]:
+    """Through a psycopg server-side cursor, skipping SQLAlchemy's per-value result
+    processing (half the client's time on a million rows). Timestamps come back aware in
+    the session time zone, set to UTC here as UTCDateTime would convert them."""
+    compiled = query.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver.execute("SET LOCAL TimeZone TO 'UTC'")
+    # Every row is read: plan for the whole result, not for the first tenth (the default
+    # for cursors, which favours plans that start fast and finish slowly).
+    driver.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+    with driver.cursor(name=f"snapshot_rows_{uuid.uuid4().hex}") as cursor:
+        cursor.itersize = size
+        cursor.execute(str(compiled), compiled.params)
+        while rows := cursor.fetchmany(size):
+            yield rows

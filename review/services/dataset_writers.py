@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from review.domain.datasets import FIELD_INDEX, FIELD_NAMES, SCHEMA, SPLITS
@@ -38,6 +40,13 @@ ARROW_SCHEMA = pa.schema(
 )
 
 
+# Columns whose values repeat across rows (labels, names, routes): worth a dictionary.
+_FEW_VALUES = frozenset(
+    (
+        "queue", "ai_label", "ai_source", "model", "model_version", "final_label",
+        "overridden", "reason_code", "reviewer", "route", "audit", "split",
+    )
+)  # fmt: skip
 _TIMESTAMPS = tuple(i for i, f in enumerate(SCHEMA) if f.type == "timestamp")
 
 
@@ -58,6 +67,63 @@ def canonical_line(row: Sequence[Any]) -> str:
     )
 
 
+# canonical_lines builds the same text as canonical_line without a dict and the generic
+# encoder per row: each column is encoded by a function chosen once for its field type,
+# then one %-template per row joins them. Same bytes (tests/services/test_dataset_lines.py).
+def _template_part(name: str, field_type: str, nullable: bool) -> str:
+    # A timestamp that is never null gets its quotes here, so its column is plain isoformat.
+    quoted = field_type == "timestamp" and not nullable
+    return f'"{name}":"%s"' if quoted else f'"{name}":%s'
+
+
+_LINE_TEMPLATE = "{" + ",".join(_template_part(f.name, f.type, f.nullable) for f in SCHEMA) + "}\n"
+_json_string = json.encoder.encode_basestring  # the encoder json.dumps(ensure_ascii=False) uses
+
+
+def _json_float(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value != value or value in (math.inf, -math.inf):
+        return json.dumps(value)  # NaN, Infinity, -Infinity as json.dumps writes them
+    return repr(value)
+
+
+def _encode_column(field_type: str, nullable: bool, values: Sequence[Any]) -> list[str]:
+    """One column's values as JSON texts, exactly as json.dumps writes them (a column that
+    may not be null is mapped without the None test, and fails loudly on a None)."""
+    if field_type in ("string", "json"):
+        if not nullable:
+            return list(map(_json_string, values))
+        return [_json_string(v) if v is not None else "null" for v in values]
+    if field_type == "int64":
+        if not nullable:
+            return list(map(int.__repr__, values))
+        return [int.__repr__(v) if v is not None else "null" for v in values]
+    if field_type == "float64":
+        return list(map(_json_float, values))
+    if field_type == "bool":
+        return ["true" if v else "false" for v in values]
+    if field_type == "timestamp":
+        if not nullable:
+            return list(map(datetime.isoformat, values))
+        return ['"' + v.isoformat() + '"' if v is not None else "null" for v in values]
+    raise ValueError(f"unknown field type {field_type!r}")
+
+
+def canonical_lines(columns: Sequence[Sequence[Any]]) -> list[str]:
+    """canonical_line of every row of a batch given as SCHEMA-ordered columns."""
+    encoded = [
+        _encode_column(f.type, f.nullable, column)
+        for f, column in zip(SCHEMA, columns, strict=True)
+    ]
+    return list(map(_LINE_TEMPLATE.__mod__, zip(*encoded, strict=True)))
+
+
+def rows_of(columns: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """A batch's columns turned back into row tuples."""
+    return list(zip(*columns, strict=True))
+
+
 @dataclass(frozen=True)
 class WrittenFile:
     path: str  # relative to the snapshot directory
@@ -75,8 +141,8 @@ def data_path(fmt: str, split: str) -> str:
 
 
 class DatasetWriter(Protocol):
-    def write(self, rows: Sequence[Sequence[Any]], lines: Sequence[str]) -> None:
-        """Append a batch: `rows` and their canonical JSON `lines`, in the same order."""
+    def write(self, columns: Sequence[Sequence[Any]], lines: Sequence[str]) -> None:
+        """Append a batch: its SCHEMA-ordered `columns` and each row's canonical JSON line."""
 
     def close(self) -> list[WrittenFile]:
         """Finish every file; returns those that received rows (empty splits leave none)."""
@@ -98,13 +164,18 @@ class _SplitFiles:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
+    def digest(self, split: str) -> tuple[int, str]:
+        """(size, SHA-256) of the split's finished file."""
+        return file_digest(self.directory / data_path(self.fmt, split))
+
     def written(self) -> list[WrittenFile]:
         files = []
         for split in SPLITS:
             if self.counts[split]:
-                relative = data_path(self.fmt, split)
-                size, digest = file_digest(self.directory / relative)
-                files.append(WrittenFile(relative, split, self.counts[split], size, digest))
+                size, digest = self.digest(split)
+                files.append(
+                    WrittenFile(data_path(self.fmt, split), split, self.counts[split], size, digest)
+                )
         return files
 
 
@@ -119,21 +190,40 @@ def file_digest(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+def _by_split(split_column: Sequence[str], values: Sequence[Any]) -> dict[str, list[Any]]:
+    """`values` grouped by the split of their row, in row order."""
+    if all(split == split_column[0] for split in split_column):
+        return {split_column[0]: list(values)} if values else {}
+    groups: dict[str, list[Any]] = {split: [] for split in SPLITS}
+    for split, value in zip(split_column, values, strict=True):
+        groups[split].append(value)
+    return {split: group for split, group in groups.items() if group}
+
+
 class JsonlWriter(_SplitFiles):
+    """The canonical lines themselves; each file's hash is taken as it is written, so the
+    (large) files are not read back."""
+
     def __init__(self, directory: Path) -> None:
         super().__init__(directory, "jsonl")
-        self.handles: dict[str, io.TextIOWrapper] = {}
+        self.handles: dict[str, io.BufferedWriter] = {}
+        self.hashes: dict[str, Any] = {}
+        self.sizes = dict.fromkeys(SPLITS, 0)
 
-    def write(self, rows: Sequence[Sequence[Any]], lines: Sequence[str]) -> None:
-        for row, line in zip(rows, lines, strict=True):
-            split = row[_SPLIT]
+    def write(self, columns: Sequence[Sequence[Any]], lines: Sequence[str]) -> None:
+        for split, split_lines in _by_split(columns[_SPLIT], lines).items():
             handle = self.handles.get(split)
             if handle is None:
-                handle = self.handles[split] = self.path(split).open(
-                    "w", encoding="utf-8", newline="\n", buffering=1 << 20
-                )
-            handle.write(line)
-            self.counts[split] += 1
+                handle = self.handles[split] = self.path(split).open("wb", buffering=1 << 20)
+                self.hashes[split] = hashlib.sha256()
+            data = "".join(split_lines).encode("utf-8")
+            handle.write(data)
+            self.hashes[split].update(data)
+            self.sizes[split] += len(data)
+            self.counts[split] += len(split_lines)
+
+    def digest(self, split: str) -> tuple[int, str]:
+        return self.sizes[split], self.hashes[split].hexdigest()
 
     def abort(self) -> None:
         for handle in self.handles.values():
@@ -172,11 +262,10 @@ class CsvWriter(_SplitFiles):
             self.writers[split].writerow(FIELD_NAMES)
         return self.writers[split]
 
-    def write(self, rows: Sequence[Sequence[Any]], lines: Sequence[str]) -> None:
-        for row in rows:
-            split = row[_SPLIT]
-            self._writer(split).writerow([_csv_cell(value) for value in row])
-            self.counts[split] += 1
+    def write(self, columns: Sequence[Sequence[Any]], lines: Sequence[str]) -> None:
+        for split, rows in _by_split(columns[_SPLIT], rows_of(columns)).items():
+            self._writer(split).writerows([_csv_cell(value) for value in row] for row in rows)
+            self.counts[split] += len(rows)
 
     def abort(self) -> None:
         for handle in self.handles.values():
@@ -188,37 +277,60 @@ class CsvWriter(_SplitFiles):
 
 
 class ParquetWriter(_SplitFiles):
-    """Zstandard-compressed Parquet; each batch given to `write` becomes one row group."""
+    """Zstandard-compressed Parquet. Columns go to Arrow as they are (no per-row work in
+    Python); a split's batches are held in Arrow until they make a row group of
+    ROW_GROUP_ROWS, so row groups stay large whatever the fetch batch size."""
+
+    ROW_GROUP_ROWS = 16_384
+    # Dictionary-encode only the columns with few distinct values: for ids, payloads and
+    # comments a dictionary is memory spent (per open row group) for no smaller file.
+    DICTIONARY_COLUMNS = [f.name for f in SCHEMA if f.name in _FEW_VALUES]
 
     def __init__(self, directory: Path) -> None:
         super().__init__(directory, "parquet")
         self.writers: dict[str, pq.ParquetWriter] = {}
+        self.pending: dict[str, list[pa.RecordBatch]] = {split: [] for split in SPLITS}
 
-    def write(self, rows: Sequence[Sequence[Any]], lines: Sequence[str]) -> None:
-        by_split: dict[str, list[Sequence[Any]]] = {}
-        for row in rows:
-            by_split.setdefault(row[_SPLIT], []).append(row)
-        for split, split_rows in by_split.items():
-            columns = list(zip(*split_rows, strict=True))
-            batch = pa.RecordBatch.from_arrays(
-                [
-                    pa.array(column, type=field.type)
-                    for column, field in zip(columns, ARROW_SCHEMA, strict=True)
-                ],
-                schema=ARROW_SCHEMA,
+    def write(self, columns: Sequence[Sequence[Any]], lines: Sequence[str]) -> None:
+        batch = pa.RecordBatch.from_arrays(
+            [
+                pa.array(column, type=field.type)
+                for column, field in zip(columns, ARROW_SCHEMA, strict=True)
+            ],
+            schema=ARROW_SCHEMA,
+        )
+        split_array = batch.column(_SPLIT)
+        for split in SPLITS:
+            part = batch.filter(pc.equal(split_array, split))
+            if part.num_rows:
+                self.pending[split].append(part)
+                self.counts[split] += part.num_rows
+                if sum(b.num_rows for b in self.pending[split]) >= self.ROW_GROUP_ROWS:
+                    self._flush(split)
+
+    def _flush(self, split: str) -> None:
+        if not self.pending[split]:
+            return
+        if split not in self.writers:
+            self.writers[split] = pq.ParquetWriter(
+                self.path(split),
+                ARROW_SCHEMA,
+                compression="zstd",
+                use_dictionary=self.DICTIONARY_COLUMNS,
             )
-            if split not in self.writers:
-                self.writers[split] = pq.ParquetWriter(
-                    self.path(split), ARROW_SCHEMA, compression="zstd"
-                )
-            self.writers[split].write_batch(batch)
-            self.counts[split] += len(split_rows)
+        table = pa.Table.from_batches(self.pending[split], schema=ARROW_SCHEMA)
+        self.writers[split].write_table(table, row_group_size=len(table))
+        self.pending[split].clear()
+        del table
+        pa.default_memory_pool().release_unused()  # keep the peak at one row group
 
     def abort(self) -> None:
         for writer in self.writers.values():
             writer.close()
 
     def close(self) -> list[WrittenFile]:
+        for split in SPLITS:
+            self._flush(split)
         self.abort()
         return self.written()
 

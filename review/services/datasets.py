@@ -24,6 +24,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from rq import Queue as RqQueue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -39,11 +41,11 @@ from review.services.dataset_rows import (
     Watermark,
     capture_watermark,
     count_query,
-    iter_row_batches,
+    iter_column_batches,
     parse_filter,
     rows_query,
 )
-from review.services.dataset_writers import WrittenFile, canonical_line, open_writer
+from review.services.dataset_writers import WrittenFile, canonical_lines, open_writer
 from review.services.datasheet import build_datasheet, render_card
 from review.services.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationFailed
 
@@ -53,7 +55,9 @@ BUILD_JOB = "workers.dataset_jobs.build_snapshot"
 BUILD_JOB_TIMEOUT_SECONDS = 3 * 3600
 # A snapshot "running" for longer than its job may live was left by a dead worker.
 STALE_RUNNING = timedelta(seconds=BUILD_JOB_TIMEOUT_SECONDS + 300)
-BATCH_ROWS = 20_000
+# Rows per fetch and per Parquet row group: large enough that per-batch costs vanish,
+# small enough that a batch (rows, columns, lines, encoded bytes) stays a few tens of MB.
+BATCH_ROWS = 5_000
 # First key of the PostgreSQL advisory lock that numbers snapshots (the queue id is the second).
 ADVISORY_LOCK_CLASS = 7007
 REQUEST_KEYS = {"format", "filter", "since_snapshot", "reviewer_identity"}
@@ -99,9 +103,11 @@ def may_see_reviewer_names(user: User) -> bool:
 def _since_snapshot(session: Session, queue: Queue, raw: Any) -> DatasetSnapshot:
     """The snapshot named by `since_snapshot`: its id, or "v<N>" for version N of the queue."""
     snapshot = None
+    # Ids and versions are 32-bit columns on PostgreSQL: a larger number names nothing, and
+    # the database would refuse to compare with it (a 500).
     if isinstance(raw, int) and not isinstance(raw, bool):
-        snapshot = session.get(DatasetSnapshot, raw)
-    elif isinstance(raw, str) and raw[:1] == "v" and raw[1:].isdigit() and len(raw) < 12:
+        snapshot = session.get(DatasetSnapshot, raw) if 0 < raw < 2**31 else None
+    elif isinstance(raw, str) and raw[:1] == "v" and raw[1:].isdigit() and len(raw) < 11:
         snapshot = session.scalar(
             select(DatasetSnapshot).where(
                 DatasetSnapshot.queue_id == queue.id, DatasetSnapshot.version == int(raw[1:])
@@ -252,6 +258,82 @@ def requeue_snapshot(session: Session, snapshot: DatasetSnapshot, user: User) ->
     )
 
 
+# --- retraining from a snapshot (the ML page) --------------------------------------------
+
+RETRAIN_JOB = "workers.dataset_jobs.retrain_snapshot"
+RETRAIN_JOB_TIMEOUT_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class RetrainStatus:
+    """Where a retrain job is: queued, started, finished or failed (RQ's words), the step
+    it reported, and the error if it failed."""
+
+    state: str
+    step: str
+    done: int
+    steps: int
+    error: str | None = None
+
+
+def request_retrain(
+    session: Session, rq_queue: RqQueue, snapshot: DatasetSnapshot, user: User, now: datetime
+) -> str | None:
+    """Audit the request and hand the snapshot to a worker that retrains the local model
+    on it; the RQ job id, or None when Redis is unreachable. The caller commits first only
+    if it wants the audit kept either way."""
+    if snapshot.status != "succeeded":
+        raise Conflict(
+            f"v{snapshot.version} is {snapshot.status}; only a built snapshot can train a model",
+            {"status": snapshot.status},
+        )
+    audit.record(
+        session,
+        "dataset.retrain_requested",
+        user=user,
+        queue_id=snapshot.queue_id,
+        snapshot_id=snapshot.id,
+        version=snapshot.version,
+    )
+    try:
+        job = rq_queue.enqueue(
+            RETRAIN_JOB,
+            snapshot.id,
+            now.isoformat(),
+            job_timeout=RETRAIN_JOB_TIMEOUT_SECONDS,
+            result_ttl=24 * 3600,
+            failure_ttl=7 * 24 * 3600,
+        )
+    except RedisError as exc:
+        log.warning("could not enqueue the retrain of snapshot %d: %s", snapshot.id, exc)
+        return None
+    return str(job.id)
+
+
+def retrain_status(rq_queue: RqQueue, job_id: str, snapshot_id: int) -> RetrainStatus | None:
+    """The retrain job's progress from its RQ metadata; None if there is no such job for
+    this snapshot (expired, or an id that is not ours)."""
+    try:
+        job = Job.fetch(job_id, connection=rq_queue.connection)
+    except (NoSuchJobError, RedisError, ValueError):
+        return None
+    if job.func_name != RETRAIN_JOB or tuple(job.args[:1]) != (snapshot_id,):
+        return None
+    state = job.get_status(refresh=False)
+    meta = job.get_meta(refresh=False) or {}
+    error = None
+    if state == JobStatus.FAILED:
+        error = (job.latest_result().exc_string if job.latest_result() else None) or "failed"
+        error = error.strip().splitlines()[-1][:500]
+    return RetrainStatus(
+        state=str(state.value if hasattr(state, "value") else state),
+        step=str(meta.get("step", "waiting for a worker")),
+        done=int(meta.get("done", 0)),
+        steps=int(meta.get("steps", 4)),
+        error=error,
+    )
+
+
 # --- building (called by the job) -----------------------------------------------------
 
 
@@ -355,13 +437,12 @@ def _write_rows(
     stats = DatasheetStats()
     done = 0
     try:
-        for batch in iter_row_batches(session, query, build, batch_rows):
-            lines = [canonical_line(row) for row in batch]
+        for columns in iter_column_batches(session, query, build, batch_rows):
+            lines = canonical_lines(columns)
             digest.update("".join(lines).encode("utf-8"))
-            for row in batch:
-                stats.add(row)
-            writer.write(batch, lines)
-            done += len(batch)
+            stats.add_columns(columns)
+            writer.write(columns, lines)
+            done += len(lines)
             on_progress(done, total)
     except BaseException:
         writer.abort()

@@ -23,13 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import inspect, select
+from sqlalchemy import String, any_, bindparam, insert, inspect, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import MANYTOONE, Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models import DataImport, Item, Queue, User
 from models.base import utcnow
-from review.services import audit, ingest, recommending
+from review.services import audit, ingest, queues, routing
 from review.services.errors import Conflict, ValidationFailed
 from review.services.import_files import (
     Mapping,
@@ -44,6 +46,7 @@ from review.services.import_files import (
     suggest_mapping,
 )
 from review.services.ingest import ItemInput
+from review.services.routing import RecommendationInput
 
 BATCH_SIZE = 1000
 # Bad rows kept in the database row for the page; the CSV report beside it has them all.
@@ -234,14 +237,25 @@ class SeenIds:
 def existing_hashes(session: Session, queue_id: int, ids: list[str]) -> dict[str, str]:
     """{external_id: payload_sha256} of the queue's items among these ids."""
     found: dict[str, str] = {}
-    for start in range(0, len(ids), 500):
+    for chunk in _id_chunks(session, ids):
         rows = session.execute(
-            select(Item.external_id, Item.payload_sha256).where(
-                Item.queue_id == queue_id, Item.external_id.in_(ids[start : start + 500])
-            )
+            select(Item.external_id, Item.payload_sha256).where(Item.queue_id == queue_id, chunk)
         )
         found.update((external_id, sha) for external_id, sha in rows)
     return found
+
+
+def _id_chunks(session: Session, ids: list[str]) -> Iterator[Any]:
+    """Conditions "external_id among `ids`", as few as the database allows.
+
+    PostgreSQL gets one array parameter (= ANY): an IN list of a thousand parameters costs
+    the driver more to parse than the query costs to run. SQLite gets IN lists of 500,
+    under its limit on parameters."""
+    if session.get_bind().dialect.name == "postgresql":
+        yield Item.external_id == any_(bindparam("external_ids", ids, type_=ARRAY(String)))
+        return
+    for start in range(0, len(ids), 500):
+        yield Item.external_id.in_(ids[start : start + 500])
 
 
 class _Report:
@@ -436,34 +450,115 @@ def write_batch(
     session: Session, queue: Queue, items: list[ItemInput], written: _Written
 ) -> list[int]:
     """Insert the items not yet in the queue and route those that bring a recommendation,
-    as the API's ingest does. Returns the ids of new items left pending for the worker."""
+    as the API's ingest does (the same routing rules, in bulk). Returns the ids of new
+    items left pending for the worker."""
     in_queue = existing_hashes(session, queue.id, list({i.external_id for i in items}))
-    new: dict[str, tuple[Item, ItemInput]] = {}
+    new: dict[str, ItemInput] = {}
     for item_input in items:
         stored = in_queue.get(item_input.external_id)
         if stored is None and item_input.external_id in new:
-            stored = new[item_input.external_id][1].payload_sha256
+            stored = new[item_input.external_id].payload_sha256
         if stored is None:
-            new[item_input.external_id] = (_item_for(queue, item_input), item_input)
+            new[item_input.external_id] = item_input
         elif stored == item_input.payload_sha256:
             written.existing += 1
         else:
             written.conflicts += 1
-    session.add_all(item for item, _ in new.values())
-    session.flush()
-    for item, _ in new.values():
-        _mark_children_loaded(item)
-    written.created += len(new)
-    advised = [(item, i.recommendation) for item, i in new.values() if i.recommendation]
-    if advised:
-        recommending.apply_recommendations(
-            session, queue, [item for item, _ in advised], [rec for _, rec in advised]
+    inserted = _insert_items(session, queue, list(new.values()))
+    if taken := sorted(new.keys() - inserted.keys()):
+        # Inserted by another writer (the API, another import) since our look-up: as above.
+        meanwhile = existing_hashes(session, queue.id, taken)
+        for external_id in taken:
+            if meanwhile.get(external_id) == new[external_id].payload_sha256:
+                written.existing += 1
+            else:
+                written.conflicts += 1
+    written.created += len(inserted)
+    return _route_new_items(session, queue, [(inserted[k], new[k]) for k in new if k in inserted])
+
+
+def _route_new_items(
+    session: Session, queue: Queue, created: list[tuple[int, ItemInput]]
+) -> list[int]:
+    """Route what can be routed now; returns the ids left pending for the recommender.
+
+    Each item's route is planned once (routing.plan_route, audit draw included). Items
+    sent to review are written in bulk; auto-approvals, which also write audit and
+    webhook events, go through routing.route_item with the same plan."""
+    policy = queues.current_policy(session, queue)
+    pending: list[int] = []
+    to_review: list[routing.ReviewRoute] = []
+    to_approve: dict[int, tuple[RecommendationInput, routing.RoutePlan]] = {}
+    for item_id, item_input in created:
+        rec = item_input.recommendation
+        if rec is None and queue.recommender_kind != "none":
+            pending.append(item_id)
+            continue
+        plan = routing.plan_route(policy, rec)
+        if plan.route == "auto_approve" and rec is not None:
+            to_approve[item_id] = (rec, plan)
+        else:
+            to_review.append(routing.ReviewRoute(item_id, rec, plan))
+    routing.route_for_review_in_bulk(session, policy, to_review)
+    if to_approve:
+        approved = session.scalars(select(Item).where(Item.id.in_(list(to_approve))))
+        with session.no_autoflush:
+            for item in approved:
+                _mark_children_loaded(item)
+                rec, plan = to_approve[item.id]
+                stored = routing.attach_recommendation(session, item, rec)
+                routing.route_item(session, item, queue, stored, policy=policy, plan=plan)
+        session.flush()
+    return pending
+
+
+def _insert_items(session: Session, queue: Queue, items: list[ItemInput]) -> dict[str, int]:
+    """Insert pending items in one executemany (no per-object ORM flush), skipping any
+    external id that is in the queue by now; {external id: item id} of those inserted.
+
+    Every row of the batch carries the same created_at, which tells our rows apart from
+    one another writer inserted meanwhile under the same external id."""
+    if not items:
+        return {}
+    now = utcnow()
+    rows = [
+        {
+            "queue_id": queue.id,
+            "external_id": i.external_id,
+            "payload": i.payload,
+            "payload_sha256": i.payload_sha256,
+            "priority": i.priority,
+            "status": "pending",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in items
+    ]
+    session.execute(_insert_ignoring_known_ids(session), rows)
+    ours = {i.external_id for i in items}
+    # Our rows are the queue's pending items created at `now` (the ix_items_queue_age index).
+    stamped = session.execute(
+        select(Item.id, Item.external_id).where(
+            Item.queue_id == queue.id, Item.status == "pending", Item.created_at == now
         )
-    unadvised = [item for item, i in new.values() if i.recommendation is None]
-    if unadvised and queue.recommender_kind == "none":
-        recommending.route_without_recommendation(session, queue, unadvised, "none")
-        unadvised = []
-    return [item.id for item in unadvised]
+    )
+    return {external_id: item_id for item_id, external_id in stamped if external_id in ours}
+
+
+def _insert_ignoring_known_ids(session: Session) -> Any:
+    """INSERT INTO items that leaves out rows whose (queue, external id) exists, where the
+    database can say so (ON CONFLICT DO NOTHING on PostgreSQL and SQLite)."""
+    table = Item.__table__
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(
+            index_elements=["queue_id", "external_id"]
+        )
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(
+            index_elements=["queue_id", "external_id"]
+        )
+    return insert(table)
 
 
 def _mark_children_loaded(item: Item) -> None:
@@ -475,17 +570,6 @@ def _mark_children_loaded(item: Item) -> None:
     for relationship in inspect(Item).relationships:
         if relationship.direction is not MANYTOONE:
             set_committed_value(item, relationship.key, [] if relationship.uselist else None)
-
-
-def _item_for(queue: Queue, item_input: ItemInput) -> Item:
-    return Item(
-        queue_id=queue.id,
-        external_id=item_input.external_id,
-        payload=item_input.payload,
-        payload_sha256=item_input.payload_sha256,
-        priority=item_input.priority,
-        status="pending",
-    )
 
 
 def import_batches(session: Session, import_id: int) -> Iterator[list[int]]:

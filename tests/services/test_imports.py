@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from models import AuditEvent, DataImport, Item, Recommendation
 from review.db import db_session
-from review.services import imports, queues
+from review.services import imports, ingest, queues
 from review.services.errors import Conflict, ValidationFailed
 
 HEADER = ["ticket_id", "subject", "body", "ai_label", "score", "model"]
@@ -267,3 +267,75 @@ def test_not_utf8_rows_are_reported_not_fatal(app, factory, tmp_path):
     result = get_import(app, start(app, path, "support"))
     assert result.report == [{"line": 3, "external_id": None, "reason": "not valid UTF-8 text"}]
     assert result.valid_rows == 2
+
+
+def test_imported_rows_are_routed_exactly_as_the_api_routes_them(app, factory, tmp_path):
+    """The import writes in bulk, but by the same rules: item, recommendation and routing
+    record match those of the same rows sent through the API's ingest."""
+    made, owner = factory.queue("support"), factory.user("policy_owner")
+    with app.app_context():
+        session = db_session()
+        queue = queues.get_queue(session, made.slug)
+        queues.create_policy_version(
+            session, queue, {"default_threshold": 0.9, "note": "trust 0.9"}, session.merge(owner)
+        )
+        session.commit()
+    rows = [
+        ["T-1", "s1", "b1", "approve", "0.95", "m1"],  # clears the threshold
+        ["T-2", "s2", "b2", "reject", "0.5", "m1"],  # does not
+    ]
+    confirm_and_run(app, start(app, write_csv(tmp_path / "t.csv", rows), "support"))
+    with app.app_context():
+        session = db_session()
+        queue = queues.get_queue(session, "support")
+        body = {
+            "items": [
+                {
+                    "external_id": f"API-{n}",
+                    "payload": {"subject": f"s{n}", "body": f"b{n}"},
+                    "recommendation": {"label": label, "confidence": float(conf), "model": "m1"},
+                }
+                for n, label, conf in ((1, "approve", "0.95"), (2, "reject", "0.5"))
+            ]
+        }
+        ingest.ingest(session, queue, ingest.parse_ingest_body(body, queue)[0])
+        session.commit()
+
+        def shape(external_id: str) -> tuple:
+            item = session.scalar(select(Item).where(Item.external_id == external_id))
+            rec, [routing] = item.recommendation, item.routings
+            return (
+                item.status, item.final_label, item.ai_status, item.ai_label,
+                item.ai_confidence, item.routed_at is not None, item.decided_at is not None,
+                item.payload, rec.label, rec.confidence, rec.model, rec.source,
+                routing.route, routing.threshold, routing.confidence, routing.reason,
+                routing.inclusion_probability, routing.audit, routing.policy_version_id,
+            )  # fmt: skip
+
+        assert shape("T-1") == shape("API-1")
+        assert shape("T-2") == shape("API-2")
+        assert shape("T-1")[:2] == ("auto_approved", "approve")
+        assert shape("T-2")[:2] == ("needs_review", None)
+        approvals = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "item.auto_approved")
+        ).all()
+        assert len(approvals) == 2  # the import's auto-approval is audited like the API's
+
+
+def test_a_queue_without_recommender_gets_its_imported_rows_in_review_at_once(
+    app, factory, tmp_path
+):
+    factory.queue("support", recommender={"kind": "none"})
+    path = tmp_path / "t.jsonl"
+    path.write_text(
+        "\n".join(json.dumps({"id": n, "payload": {"text": f"t{n}"}}) for n in range(3)) + "\n"
+    )
+
+    assert confirm_and_run(app, start(app, path, "support")) == []  # nothing for a worker
+
+    with app.app_context():
+        items = db_session().scalars(select(Item)).all()
+        assert {(i.status, i.ai_status, i.ai_label) for i in items} == {
+            ("needs_review", "none", None)
+        }
+        assert all(len(i.routings) == 1 and i.routings[0].route == "review" for i in items)

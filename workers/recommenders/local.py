@@ -22,13 +22,22 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Item, ModelVersion, Queue, Review
 from review.domain.calibration import reliability
 from review.domain.promotion import promotion_verdict
 from review.services import audit
+
+# The public hooks to put a stored version in force, and its name, live with the services
+# (the ML page activates models without loading scikit-learn); re-exported here.
+from review.services.model_versions import (  # noqa: F401
+    activate_version,
+    active_version,
+    deactivate_all,
+    version_name,
+)
 from review.services.routing import RecommendationInput
 from workers.recommenders.base import NoRecommendation, Recommender, RecommenderUnavailable
 from workers.recommenders.text import payload_document
@@ -50,10 +59,6 @@ MAX_TRAINING_DECISIONS = 50_000
 _CACHE_SIZE = 8
 # Keyed by (ModelVersion.id, created_at): SQLite may reuse the id of a deleted row.
 _model_cache: OrderedDict[tuple[int, str], Pipeline] = OrderedDict()
-
-
-def version_name(version: int) -> str:
-    return f"local-v{version}"
 
 
 def label_counts(session: Session, queue_id: int) -> Counter[str]:
@@ -137,8 +142,11 @@ def build_pipeline(calibrated: bool) -> Pipeline:
     )
 
 
-def _evaluate(pipeline: Pipeline, documents: list[str], labels: list[str]) -> dict[str, float]:
-    """Accuracy, Brier score and calibration (ECE) of the pipeline on these decisions."""
+def evaluate_pipeline(
+    pipeline: Pipeline, documents: list[str], labels: list[str]
+) -> dict[str, float]:
+    """Accuracy, Brier score and calibration (ECE) of the pipeline on these decisions: the
+    figures the promotion gate compares (also used to score a model retrained on a snapshot)."""
     probabilities = pipeline.predict_proba(documents)
     classes = [str(c) for c in pipeline.classes_]
     confidences = [min(1.0, float(row.max())) for row in probabilities]
@@ -201,7 +209,7 @@ def train_for_queue(session: Session, queue: Queue) -> ModelVersion | None:
     pipeline = build_pipeline(calibrated)
     pipeline.fit([documents[i] for i in train], [labels[i] for i in train])
     held_documents, held_labels = [documents[i] for i in held], [labels[i] for i in held]
-    metrics: dict[str, Any] = _evaluate(pipeline, held_documents, held_labels)
+    metrics: dict[str, Any] = evaluate_pipeline(pipeline, held_documents, held_labels)
     metrics.update(
         n_train=len(train),
         n_eval=len(held),
@@ -223,7 +231,7 @@ def train_for_queue(session: Session, queue: Queue) -> ModelVersion | None:
         "against_version": current[0] if current else None,
         "current_on_slice": current[1] if current else None,
     }
-    return _store(session, queue, pipeline, metrics, sum(counts.values()), verdict.promote)
+    return store_version(session, queue, pipeline, metrics, sum(counts.values()), verdict.promote)
 
 
 def _current_on_slice(
@@ -241,13 +249,13 @@ def _current_on_slice(
         return None
     try:
         pipeline = _load_pipeline(session, active.id, active.created_at)
-        return active.version, _evaluate(pipeline, documents, labels)
+        return active.version, evaluate_pipeline(pipeline, documents, labels)
     except Exception:
         log.exception("queue %s: the model in force could not be scored", queue.slug)
         return None
 
 
-def _store(
+def store_version(
     session: Session,
     queue: Queue,
     pipeline: Pipeline,
@@ -255,16 +263,15 @@ def _store(
     trained_on: int,
     promote: bool,
 ) -> ModelVersion:
-    """Store the model as the next version, active only if it passed the gate."""
+    """Store a trained pipeline as the queue's next model version; with `promote` it
+    becomes the active model (the one in force is deactivated). The caller decides
+    `promote` by the gate (review/domain/promotion.py). `metrics` needs accuracy, ece,
+    brier, n_train, n_eval and promotion.reason (they go to the audit log). No commit."""
     latest = session.scalar(
         select(func.max(ModelVersion.version)).where(ModelVersion.queue_id == queue.id)
     )
     if promote:
-        session.execute(
-            update(ModelVersion)
-            .where(ModelVersion.queue_id == queue.id, ModelVersion.is_active.is_(True))
-            .values(is_active=False)
-        )
+        deactivate_all(session, queue.id)
     model = ModelVersion(
         queue_id=queue.id,
         version=(latest or 0) + 1,
@@ -346,7 +353,7 @@ def _load_pipeline(session: Session, model_id: int, created_at: datetime) -> Pip
         _model_cache.move_to_end(key)
         return _model_cache[key]
     artifact = session.scalar(select(ModelVersion.artifact).where(ModelVersion.id == model_id))
-    pipeline = pickle.loads(artifact)  # noqa: S301 - our own artifact, written by _store
+    pipeline = pickle.loads(artifact)  # noqa: S301 - our own artifact, written by store_version
     _model_cache[key] = pipeline
     while len(_model_cache) > _CACHE_SIZE:
         _model_cache.popitem(last=False)

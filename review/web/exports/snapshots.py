@@ -14,7 +14,7 @@ from models import DatasetSnapshot, Queue, User
 from models.base import utcnow
 from review.db import db_session
 from review.redis_conn import get_rq_queue
-from review.services import datasets, queues
+from review.services import datasets, model_versions, queues
 from review.services.dataset_rows import SCOPES
 from review.services.errors import NotFound, ServiceError
 from review.web.exports import bp
@@ -100,10 +100,18 @@ def create_dataset(slug: str) -> Response:
 def dataset(snapshot_id: int) -> Response:
     """A snapshot: status and progress (polled while it builds), datasheet, evaluation."""
     snapshot = _snapshot_or_404(snapshot_id)
+    retrain_job = request.args.get("retrain_job", "")[:64] or None
     context = {
         "snapshot": snapshot,
         "fraction": datasets.progress_fraction(snapshot),
         "now": utcnow(),
+        "retrain_job": retrain_job,
+        "retrain": (
+            datasets.retrain_status(get_rq_queue(), retrain_job, snapshot.id)
+            if retrain_job
+            else None
+        ),
+        "candidate": model_versions.candidate_of(db_session(), snapshot),
     }
     if htmx.target == STATUS_TARGET:
         if snapshot.status not in ("queued", "running"):
@@ -133,6 +141,78 @@ def retry_dataset(snapshot_id: int) -> Response:
         return redirect(url_for(".dataset", snapshot_id=snapshot_id), 303)
     session.commit()
     datasets.enqueue_build(get_rq_queue(), snapshot.id)
+    return redirect(url_for(".dataset", snapshot_id=snapshot_id), 303)
+
+
+# The element that shows a retrain job's progress; htmx polls it while the job runs.
+RETRAIN_TARGET = "retrain-status"
+
+
+def _retrain_block(snapshot: DatasetSnapshot, job_id: str | None) -> Response:
+    status = datasets.retrain_status(get_rq_queue(), job_id, snapshot.id) if job_id else None
+    if status is not None and status.state == "finished":
+        # The report and the Activate button are part of the page: reload all of it.
+        return make_response("", 200, refresh=True)
+    body = render_block(
+        "exports/dataset.html",
+        "retrain",
+        snapshot=snapshot,
+        retrain_job=job_id,
+        retrain=status,
+    )
+    return make_response(body)
+
+
+@bp.post("/datasets/<int:snapshot_id>/retrain")
+@roles_required("ml")
+def retrain_dataset(snapshot_id: int) -> Response:
+    """Start "Retrain from this snapshot" (an RQ job); the page then polls its progress."""
+    snapshot = _snapshot_or_404(snapshot_id)
+    if not SnapshotForm().validate():  # the CSRF token
+        abort(400)
+    session = db_session()
+    try:
+        job_id = datasets.request_retrain(session, get_rq_queue(), snapshot, _user(), utcnow())
+    except ServiceError as exc:
+        session.rollback()
+        flash(exc.message, "warning")
+        return redirect(url_for(".dataset", snapshot_id=snapshot_id), 303)
+    session.commit()
+    if job_id is None:
+        flash("The job queue is unreachable; nothing started. Try again in a moment.", "warning")
+        return redirect(url_for(".dataset", snapshot_id=snapshot_id), 303)
+    if htmx.target == RETRAIN_TARGET:
+        return _retrain_block(snapshot, job_id)
+    return redirect(url_for(".dataset", snapshot_id=snapshot_id, retrain_job=job_id), 303)
+
+
+@bp.get("/datasets/<int:snapshot_id>/retrain/<job_id>")
+@roles_required("ml")
+def retrain_progress(snapshot_id: int, job_id: str) -> Response:
+    """The retrain job's progress (the fragment polls itself); a page reload when done."""
+    response = _retrain_block(_snapshot_or_404(snapshot_id), job_id[:64])
+    response.vary.update(("HX-Request",))
+    return response
+
+
+@bp.post("/datasets/<int:snapshot_id>/activate")
+@roles_required("ml")
+def activate_model(snapshot_id: int) -> Response:
+    """Put the model retrained on this snapshot in force: when the promotion gate passed,
+    or with the "activate anyway" box ticked (audited as forced)."""
+    snapshot = _snapshot_or_404(snapshot_id)
+    if not SnapshotForm().validate():
+        abort(400)
+    session = db_session()
+    force = request.form.get("force") == "1"
+    try:
+        model = model_versions.activate_candidate(session, snapshot, user=_user(), force=force)
+    except ServiceError as exc:
+        session.rollback()
+        flash(exc.message, "warning")
+        return redirect(url_for(".dataset", snapshot_id=snapshot_id), 303)
+    session.commit()
+    flash(f"Model v{model.version} is now active for {snapshot.queue.slug}.", "success")
     return redirect(url_for(".dataset", snapshot_id=snapshot_id), 303)
 
 
