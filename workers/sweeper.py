@@ -5,6 +5,8 @@ then marks the job failed/abandoned, but the item is still pending), or when a j
 lost. Every SWEEP_INTERVAL_SECONDS one worker host (whoever wins a Redis lock) enqueues
 recommend jobs for pending items untouched for SWEEP_PENDING_AFTER_SECONDS. The recommend
 job skips items no longer pending, so a spurious re-enqueue costs a little work, nothing more.
+The same sweep re-enqueues decision webhook events whose delivery job was lost
+(workers/webhook_jobs.py).
 """
 
 from __future__ import annotations
@@ -25,11 +27,17 @@ from models.base import utcnow
 from review.db import get_database
 from review.redis_conn import get_redis, get_rq_queue
 from review.services.pipeline import enqueue_recommendations
+from workers.audit_jobs import seal_in_app
+from workers.webhook_jobs import sweep_webhooks
 
 log = logging.getLogger(__name__)
 
 # Bounds one sweep's memory and job burst; the rest waits for the next sweep.
 MAX_ITEMS_PER_SWEEP = 20_000
+# Held by the sweeper thread for each sweep, and by the worker while it forks a work horse
+# (workers/worker.py): a child forked while this thread was inside SQLite, Redis or logging
+# would inherit their internal locks held, with no thread to release them, and hang.
+SWEEP_LOCK = threading.Lock()
 
 
 def sweep_once(session: Session, rq_queue: Queue, older_than_seconds: float) -> int:
@@ -86,8 +94,13 @@ def sweep_if_leader(app: Flask) -> int | None:
         interval = app.config["SWEEP_INTERVAL_SECONDS"]
         if not acquire_sweep_lock(get_redis(), lock_key(rq_queue), interval):
             return None
+        older_than = app.config["SWEEP_PENDING_AFTER_SECONDS"]
         with get_database().session() as session:
-            return sweep_once(session, rq_queue, app.config["SWEEP_PENDING_AFTER_SECONDS"])
+            swept = sweep_once(session, rq_queue, older_than)
+        # Webhook events whose delivery job was lost, on the same schedule.
+        with get_database().session() as session:
+            sweep_webhooks(session, rq_queue, older_than)
+        return swept
 
 
 def run_sweeper(app: Flask, stop_event: threading.Event) -> None:
@@ -102,8 +115,13 @@ def run_sweeper(app: Flask, stop_event: threading.Event) -> None:
         app.config["SWEEP_PENDING_AFTER_SECONDS"],
     )
     while not stop_event.is_set():
-        try:
-            sweep_if_leader(app)
-        except Exception:
-            log.exception("sweep failed; retrying in %ss", interval)
+        # All of this thread's database and Redis work holds SWEEP_LOCK (see its comment).
+        with SWEEP_LOCK:
+            try:
+                sweep_if_leader(app)
+            except Exception:
+                log.exception("sweep failed; retrying in %ss", interval)
+            # Every worker seals, leader or not: it needs no Redis, and sealers serialise on
+            # the chain head themselves (review/services/audit_chain.py).
+            seal_in_app(app)
         stop_event.wait(interval)

@@ -17,6 +17,7 @@ from rq.job import Job
 # Imported here, in the parent, so a forked child finds the jobs (and scikit-learn) loaded
 # instead of importing them afresh for every job: that took seconds per job.
 import workers.jobs  # noqa: F401, E402
+from workers.sweeper import SWEEP_LOCK
 
 
 class _AppContextMixin:
@@ -35,6 +36,12 @@ class AppSimpleWorker(_AppContextMixin, SimpleWorker):
 
 class AppWorker(_AppContextMixin, Worker):
     """Forks a child per job, as RQ does by default, so a crashing job cannot kill the worker."""
+
+    def fork_work_horse(self, job: Job, queue: Queue) -> None:
+        # Not while the sweeper thread is mid-sweep: the child would inherit the locks it
+        # holds (SQLite's mutexes among them) and hang on its first connect.
+        with SWEEP_LOCK:
+            super().fork_work_horse(job, queue)
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
         # close=False: drop the inherited pool without closing sockets the parent still uses.

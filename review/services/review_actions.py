@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from models import Item, ItemEvent, Queue, Review, User
 from models.base import utcnow
-from review.services import audit
+from review.services import audit, webhook_outbox
 from review.services.errors import Conflict, NotFound, ValidationFailed
 from review.services.reviewing import conflict_for
 
@@ -206,6 +206,9 @@ def undo(session: Session, item_id: int, user: User, lease_seconds: int) -> Item
         )
     if _downstream_after(session, item, review.decided_at):
         raise Conflict("the item has changed since the decision", {"item": "changed since"})
+    # The decision's webhook event is still held (the window is open): cancel it with the
+    # undo. Refused if it was already claimed for sending.
+    webhook_outbox.withdraw_for_undo(session, item.id)
     spent = timedelta(seconds=review.seconds_on_item or 0)
     result = session.execute(
         update(Item)

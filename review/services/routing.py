@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import math
 import random
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import Any, Protocol
 
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from models import Item, PolicyVersion, Queue, Recommendation, RoutingRecord
@@ -16,7 +19,7 @@ from review.domain.policy import AiAdvice, route
 from review.domain.recalibration import Recalibration
 from review.domain.recalibration import from_dict as recalibration_from_dict
 from review.domain.sampling import SampledRoute, apply_audit
-from review.services import audit
+from review.services import audit, webhook_outbox
 from review.services.queues import as_threshold_policy, current_policy
 
 
@@ -37,24 +40,35 @@ class RecommendationInput:
     cost_usd: float | None = None
 
 
+def recommendation_values(rec: RecommendationInput) -> dict[str, Any]:
+    """The columns of a stored recommendation (all but item_id), for the ORM and bulk paths."""
+    return {
+        "source": rec.source,
+        "model": rec.model,
+        "model_version": rec.model_version,
+        "label": rec.label,
+        "confidence": rec.confidence,
+        "rationale": rec.rationale,
+        "latency_ms": rec.latency_ms,
+        "input_tokens": rec.input_tokens,
+        "output_tokens": rec.output_tokens,
+        "cache_read_tokens": rec.cache_read_tokens,
+        "cost_usd": rec.cost_usd,
+    }
+
+
 def attach_recommendation(session: Session, item: Item, rec: RecommendationInput) -> Recommendation:
-    recommendation = Recommendation(
-        item_id=item.id,
-        source=rec.source,
-        model=rec.model,
-        model_version=rec.model_version,
-        label=rec.label,
-        confidence=rec.confidence,
-        rationale=rec.rationale,
-        latency_ms=rec.latency_ms,
-        input_tokens=rec.input_tokens,
-        output_tokens=rec.output_tokens,
-        cache_read_tokens=rec.cache_read_tokens,
-        cost_usd=rec.cost_usd,
-    )
+    """Store the recommendation for the item, and its label and confidence on the item too.
+
+    Every recommendation is attached here: the item's copies (Item.ai_label, ai_confidence),
+    which the queue page filters and sorts on, are written in the same change.
+    """
+    recommendation = Recommendation(item_id=item.id, **recommendation_values(rec))
     session.add(recommendation)
     item.recommendation = recommendation
     item.ai_status = "ok"
+    item.ai_label = rec.label
+    item.ai_confidence = rec.confidence
     return recommendation
 
 
@@ -67,6 +81,7 @@ def route_item(
     ai_error: str | None = None,
     policy: PolicyVersion | None = None,
     rng: random.Random | None = None,
+    plan: RoutePlan | None = None,
 ) -> RoutingRecord:
     """Route a pending item: auto-approve it or queue it for review, and record why.
 
@@ -75,30 +90,18 @@ def route_item(
     recalibration before the threshold. Of the items the policy would auto-approve, a
     share equal to its audit rate is sent to review instead (blind), and every routing
     records the item's inclusion probability. `rng` draws the audit sample (tests seed it).
+    `plan` is the item's plan_route under this policy if the caller already drew it.
     """
     policy = policy or current_policy(session, queue)
-    advice = _advice(policy, recommendation)
-    decision = route(as_threshold_policy(policy), advice)
-    # Only would-be auto-approvals take part in the audit draw.
-    draw = (rng or _AUDIT_RNG).random() if decision.auto_approved else 1.0
-    sampled = apply_audit(decision, policy.audit_rate, draw)
+    plan = plan or plan_route(policy, recommendation, rng)
     now = utcnow()
-    record = RoutingRecord(
-        item_id=item.id,
-        policy_version_id=policy.id,
-        route=sampled.route,
-        threshold=decision.threshold,
-        confidence=advice.confidence if advice else None,
-        reason=_reason(decision.reason, recommendation, advice, sampled, policy.audit_rate),
-        inclusion_probability=sampled.inclusion_probability,
-        audit=sampled.audit,
-    )
+    record = RoutingRecord(item_id=item.id, **plan.record_values(policy))
     session.add(record)
     item.routed_at = now
     if recommendation is None:
         item.ai_status = ai_status
         item.ai_error = ai_error
-    if sampled.route == "auto_approve" and recommendation is not None:
+    if plan.route == "auto_approve" and recommendation is not None:
         item.status = "auto_approved"
         item.final_label = recommendation.label
         item.decided_at = now
@@ -109,9 +112,11 @@ def route_item(
             item_id=item.id,
             label=recommendation.label,
             confidence=recommendation.confidence,
-            threshold=decision.threshold,
+            threshold=plan.threshold,
             policy_version=policy.version,
         )
+        # Final at once: the outbox event commits with the approval or not at all.
+        webhook_outbox.record_auto_approval(session, item, queue, recommendation, policy)
     else:
         item.status = "needs_review"
     return record
@@ -121,7 +126,112 @@ def route_item(
 _AUDIT_RNG = random.Random()
 
 
-def _advice(policy: PolicyVersion, recommendation: Recommendation | None) -> AiAdvice | None:
+class _Advised(Protocol):
+    """What routing reads of a recommendation, stored (Recommendation) or not yet."""
+
+    label: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    """Where the policy sends one item and why: the routing record to write."""
+
+    route: str  # auto_approve | review
+    threshold: float | None
+    confidence: float | None
+    reason: str
+    inclusion_probability: float
+    audit: bool
+
+    def record_values(self, policy: PolicyVersion) -> dict[str, Any]:
+        """The RoutingRecord columns (all but item_id) under `policy`."""
+        return {"policy_version_id": policy.id, **asdict(self)}
+
+
+def plan_route(
+    policy: PolicyVersion, recommendation: _Advised | None, rng: random.Random | None = None
+) -> RoutePlan:
+    """The policy's route for an item with this recommendation (or none), the audit sample
+    drawn. The one place routing is decided: route_item and route_for_review_in_bulk
+    write what it says."""
+    advice = _advice(policy, recommendation)
+    decision = route(as_threshold_policy(policy), advice)
+    # Only would-be auto-approvals take part in the audit draw.
+    draw = (rng or _AUDIT_RNG).random() if decision.auto_approved else 1.0
+    sampled = apply_audit(decision, policy.audit_rate, draw)
+    return RoutePlan(
+        route=sampled.route,
+        threshold=decision.threshold,
+        confidence=advice.confidence if advice else None,
+        reason=_reason(decision.reason, recommendation, advice, sampled, policy.audit_rate),
+        inclusion_probability=sampled.inclusion_probability,
+        audit=sampled.audit,
+    )
+
+
+@dataclass(frozen=True)
+class ReviewRoute:
+    """A pending item (by id), the recommendation it brings (None: ai_status "none"), and
+    a plan that sends it to review."""
+
+    item_id: int
+    recommendation: RecommendationInput | None
+    plan: RoutePlan
+
+
+def route_for_review_in_bulk(
+    session: Session, policy: PolicyVersion, routes: Sequence[ReviewRoute]
+) -> None:
+    """What attach_recommendation and route_item write for items sent to review, for many
+    pending items in three executemany statements instead of an ORM flush of every object
+    (bulk imports). Auto-approvals, which also write audit and outbox events, go through
+    route_item. The items must not be loaded in the session (their columns change here)."""
+    if any(r.plan.route != "review" for r in routes):
+        raise ValueError("route_for_review_in_bulk only sends items to review")
+    if not routes:
+        return
+    now = utcnow()
+    advised = [r for r in routes if r.recommendation is not None]
+    if advised:
+        session.execute(
+            insert(Recommendation.__table__),
+            [
+                {"item_id": r.item_id, **recommendation_values(r.recommendation)}
+                for r in advised
+                if r.recommendation is not None
+            ],
+        )
+    session.execute(
+        insert(RoutingRecord.__table__),
+        [{"item_id": r.item_id, "created_at": now, **r.plan.record_values(policy)} for r in routes],
+    )
+    items = Item.__table__
+    session.execute(
+        update(items)
+        .where(items.c.id == bindparam("routed_item_id"))
+        .values(
+            status="needs_review",
+            routed_at=now,
+            updated_at=now,
+            ai_status=bindparam("routed_ai_status"),
+            ai_error=None,
+            ai_label=bindparam("routed_ai_label"),
+            ai_confidence=bindparam("routed_ai_confidence"),
+        ),
+        [
+            {
+                "routed_item_id": r.item_id,
+                "routed_ai_status": "ok" if r.recommendation else "none",
+                "routed_ai_label": r.recommendation.label if r.recommendation else None,
+                "routed_ai_confidence": r.recommendation.confidence if r.recommendation else None,
+            }
+            for r in routes
+        ],
+    )
+
+
+def _advice(policy: PolicyVersion, recommendation: _Advised | None) -> AiAdvice | None:
     """The recommendation as routing sees it: its confidence recalibrated if the policy says so."""
     if recommendation is None:
         return None
@@ -146,7 +256,7 @@ def _parse_cached(_policy_id: int, encoded: str) -> Recalibration | None:
 
 def _reason(
     reason: str,
-    recommendation: Recommendation | None,
+    recommendation: _Advised | None,
     advice: AiAdvice | None,
     sampled: SampledRoute,
     audit_rate: float,
