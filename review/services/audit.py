@@ -1,7 +1,12 @@
-"""Writing to the audit log."""
+"""Writing to the audit log.
+
+Writers only insert; the hash chain is added after commit by the sealer
+(review/services/audit_chain.py), so recording an event never waits on other writers.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -15,6 +20,17 @@ def actor_label(user: User | None, token_prefix: str | None = None) -> str:
     if token_prefix:
         return f"token:{token_prefix}:{user.email}"
     return f"user:{user.email}"
+
+
+def _json_safe(value: Any) -> Any:
+    """Details as strict JSON: PostgreSQL's json type refuses NaN and infinities."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _json_safe(inner) for key, inner in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(inner) for inner in value]
+    return value
 
 
 def record(
@@ -34,7 +50,7 @@ def record(
         actor=actor or actor_label(user),
         queue_id=queue_id,
         item_id=item_id,
-        details=details,
+        details=_json_safe(details),
     )
     session.add(event)
     return event
