@@ -56,5 +56,7 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # What the token may do (ingest, read, decide, export, admin), within its user's role.
+    scopes: Mapped[list[str]] = mapped_column(default=list)
 
     user: Mapped[User] = relationship(back_populates="tokens")

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Item, Queue, User
+from models.base import utcnow
 from models.user import ROLES
 from review import demo_data
 from review.db import get_database
@@ -70,13 +71,38 @@ def create_user_command(email: str, role: str, password: str, name: str) -> None
 @tokens_cli.command("create")
 @click.argument("email")
 @click.option("--name", default="", help="What the token is for, e.g. 'ingest job'.")
-def create_token_command(email: str, name: str) -> None:
+# Checked by the service against the user's role, like the web form, so bad input exits 1.
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help=f"Repeatable; one of {', '.join(accounts.SCOPES)}. Default: all the user's role allows.",
+)
+@click.option("--expires-in", default="", help="Lifetime: 30d, 12h or 90m. Default: never.")
+def create_token_command(email: str, name: str, scopes: tuple[str, ...], expires_in: str) -> None:
     """Create an API token acting as EMAIL. The secret is printed once, never stored."""
     with service_session() as session:
         user = user_by_email(session, email)
-        token, plaintext = accounts.create_token(session, user, name=name)
-        click.echo(f"Token {token.prefix}… for {user.email} (shown once, store it now):")
+        expires_at = accounts.parse_expires_in(expires_in, utcnow())
+        token, plaintext = accounts.create_token(
+            session, user, name=name, expires_at=expires_at, scopes=scopes or None
+        )
+        until = f", expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
+        click.echo(
+            f"Token {token.prefix}… for {user.email}, scopes {', '.join(token.scopes)}{until}"
+            " (shown once, store it now):"
+        )
         click.echo(plaintext)
+
+
+@tokens_cli.command("revoke")
+@click.argument("prefix")
+def revoke_token_command(prefix: str) -> None:
+    """Revoke the token whose listed prefix (rwb_xxxxxx) is PREFIX; it stops at once."""
+    with service_session() as session:
+        token = accounts.token_by_prefix(session, prefix)
+        accounts.revoke_token(session, token.id, None)
+        click.echo(f"Revoked {token.prefix}… of {token.user.email}.")
 
 
 @dataclass

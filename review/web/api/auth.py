@@ -1,4 +1,8 @@
-"""Bearer-token authentication for the API: a token acts as its user, with the user's role."""
+"""Bearer-token authentication for the API.
+
+A token acts as its user, with the user's role and queue memberships, and only within its
+scopes (review/services/accounts.py SCOPES): every route names the one scope it needs.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,13 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 from werkzeug.datastructures import WWWAuthenticate
 
 from models import User
 from review.db import db_session
-from review.services.accounts import token_for_secret
+from review.services.accounts import SCOPES, token_allows, token_for_secret
+from review.web import rate_limits
 from review.web.api.errors import error_response
 from review.web.security import has_role
 
@@ -22,11 +27,29 @@ def _unauthorized(message: str) -> Response:
     return response
 
 
-def token_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """View decorator: 401 without a live bearer token, 403 unless its user has one of `roles`.
+def _too_many(retry_after: int) -> Response:
+    response = error_response(
+        429,
+        "rate_limited",
+        f"too many requests with this token; try again in {retry_after} s",
+        {"Authorization": f"over {current_app.config['API_RATE_LIMIT']}"},
+    )
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
-    No roles means any authenticated user; admins pass every check (security.has_role).
+
+def token_required(
+    *roles: str, scope: str = "admin"
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """View decorator: 401 without a live bearer token; 403 unless its user has one of
+    `roles` and the token carries `scope`.
+
+    No roles means any authenticated user; admins pass every role check (security.has_role)
+    but still need the scope on the token. A route that names no scope needs `admin`, so a
+    forgotten scope fails closed (and tests/web/test_access_matrix.py names every route's).
     """
+    if scope not in SCOPES:
+        raise ValueError(f"unknown API scope {scope!r}")
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
@@ -40,6 +63,8 @@ def token_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., 
                 return _unauthorized("the token is unknown, revoked or expired")
             # Keep the token's last_used_at (set by token_for_secret) even if the view fails.
             session.commit()
+            if blocked := rate_limits.api_request_blocked(token.id):
+                return _too_many(blocked.retry_after)
             if roles and not has_role(token.user, *roles):
                 return error_response(
                     403,
@@ -47,8 +72,16 @@ def token_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., 
                     f"this needs one of the roles: {', '.join(roles)} (or admin)",
                     {"role": f"{token.user.role} is not allowed"},
                 )
+            if not token_allows(token, scope):
+                return error_response(
+                    403,
+                    "forbidden",
+                    f"this token lacks the {scope!r} scope",
+                    {"scope": f"needs {scope}; the token has {', '.join(token.scopes) or 'none'}"},
+                )
             g.api_user = token.user
             g.api_token_prefix = token.prefix
+            g.api_token_id = token.id
             return view(*args, **kwargs)
 
         return wrapped

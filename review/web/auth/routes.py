@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from review.db import db_session
 from review.services import accounts, audit
+from review.web import rate_limits
 from review.web.auth import bp
 from review.web.auth.forms import LoginForm, LogoutForm
 from review.web.auth.navigation import home_url, safe_next
 from review.web.security import has_role
 
 INVALID_CREDENTIALS = "Invalid email or password."
+LOCKED_OUT = (
+    "Too many failed logins for this account or from this address. "
+    "Try again in {minutes} minute{s}, or ask an admin for a password reset link."
+)
 
 
 @bp.app_context_processor
@@ -33,12 +38,26 @@ def login():  # type: ignore[no-untyped-def]
     if not form.validate_on_submit():
         return render_template("auth/login.html", form=form), 422
     session = db_session()
+    email, address = form.email.data.strip().lower()[:254], request.remote_addr or "unknown"
+    # Locked out: refused before the password is even checked, so guessing gains nothing.
+    if blocked := rate_limits.login_lockout(email, address):
+        audit.record(session, "auth.login_locked", email=email, address=address, by=blocked.reason)
+        session.commit()
+        minutes = max(1, round(blocked.retry_after / 60))
+        message = LOCKED_OUT.format(minutes=minutes, s="" if minutes == 1 else "s")
+        response = make_response(
+            render_template("auth/login.html", form=form, login_error=message), 429
+        )
+        response.headers["Retry-After"] = str(blocked.retry_after)
+        return response
     user = accounts.authenticate(session, form.email.data, form.password.data)
     if user is None:
-        audit.record(session, "auth.login_failed", email=form.email.data.strip().lower()[:254])
+        rate_limits.record_login_failure(email, address)
+        audit.record(session, "auth.login_failed", email=email, address=address)
         session.commit()
         # One message for both cases, so the form does not reveal which emails exist.
         return render_template("auth/login.html", form=form, login_error=INVALID_CREDENTIALS), 422
+    rate_limits.forget_login_failures(email)
     login_user(user)
     audit.record(session, "auth.login", user=user)
     session.commit()

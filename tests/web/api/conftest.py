@@ -5,12 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from models import Queue, QueueMember, User
 from review.db import db_session
+from review.services import members
 
 
 class RoleTokens:
-    """`as_role("reviewer")` is an Authorization header for a reviewer, made on first use."""
+    """`as_role("reviewer")` is an Authorization header for a reviewer, made on first use,
+    with every scope the role allows.
+
+    Its reviewer and policy owner are members of every queue that exists when the header
+    is asked for (API access is per queue); `as_role.outsider(role)` is a user of that role
+    who belongs to no queue.
+    """
 
     def __init__(self, factory) -> None:
         self.factory = factory
@@ -26,7 +35,25 @@ class RoleTokens:
         if role not in self._headers:
             token = self.factory.token(self.user(role))
             self._headers[role] = {"Authorization": f"Bearer {token}"}
+        if role in ("reviewer", "policy_owner"):
+            self._join_every_queue(self.user(role))
         return self._headers[role]
+
+    def outsider(self, role: str) -> dict[str, str]:
+        """A header for a user of this role who is a member of no queue."""
+        key = f"outsider:{role}"
+        if key not in self._headers:
+            token = self.factory.token(self.factory.user(role))
+            self._headers[key] = {"Authorization": f"Bearer {token}"}
+        return self._headers[key]
+
+    def _join_every_queue(self, user) -> None:
+        with self.factory.app.app_context():
+            session = db_session()
+            joined = select(QueueMember.queue_id).where(QueueMember.user_id == user.id)
+            for queue in session.scalars(select(Queue).where(Queue.id.not_in(joined))):
+                members.add_member(session, queue, session.get(User, user.id), None)
+            session.commit()
 
 
 @pytest.fixture
