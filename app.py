@@ -12,8 +12,9 @@ from flask import Flask
 from flask_htmx import HTMX
 from flask_wtf.csrf import CSRFProtect
 
-from review import db, redis_conn
+from review import db, redis_conn, structured_logging
 from review.config import settings_from_env
+from review.services import webhook_outbox
 
 csrf = CSRFProtect()
 htmx = HTMX()
@@ -27,6 +28,13 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
     "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+    # Decision webhooks: seconds to connect and to wait for an answer, and the growing
+    # pauses between attempts (one retry per entry; then the event is a dead letter).
+    "WEBHOOK_TIMEOUT_SECONDS": 10.0,
+    "WEBHOOK_RETRY_INTERVALS": [10, 60, 300, 1800, 7200],
+    "LOG_FORMAT": "json",  # json | text | off (leave logging alone)
+    "LOG_LEVEL": "INFO",
+    "METRICS_TOKEN": None,  # a bearer secret for the Prometheus scraper (review/web/ops)
 }
 
 
@@ -38,12 +46,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     redis_conn.init_app(app)
+    # Outbox events a transaction wrote are enqueued for delivery once it commits.
+    webhook_outbox.enqueue_after_commit(
+        app.extensions["db"].session_factory, app.extensions["rq_queue"]
+    )
     csrf.init_app(app)
     htmx.init_app(app)
 
     from review.web import security
+    from review.web.converters import RowIdConverter
 
+    # Before any route is registered, so every `<int:...>` is bounded (review/web/converters).
+    app.url_map.converters["int"] = RowIdConverter
     security.init_app(app)
+    structured_logging.init_app(app)
     _register_blueprints(app)
     _register_cli(app)
     return app
@@ -55,6 +71,7 @@ def _register_blueprints(app: Flask) -> None:
     from review.web.api import bp as api_bp
     from review.web.auth import bp as auth_bp
     from review.web.exports import bp as exports_bp
+    from review.web.ops import bp as ops_bp
     from review.web.policy import bp as policy_bp
     from review.web.queue import bp as queue_bp
 
@@ -66,11 +83,13 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(onboarding_bp, url_prefix="/account")
+    app.register_blueprint(ops_bp)  # /healthz and /metrics
 
 
 def _register_cli(app: Flask) -> None:
     from review.cli import seed_cli, tokens_cli, users_cli
     from review.cli_admin import items_cli, queues_cli
+    from review.cli_audit import audit_cli
     from review.cli_datasets import datasets_cli
     from workers.cli import worker_command
 
@@ -80,4 +99,5 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(queues_cli)
     app.cli.add_command(seed_cli)
     app.cli.add_command(datasets_cli)
+    app.cli.add_command(audit_cli)
     app.cli.add_command(worker_command)

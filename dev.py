@@ -235,6 +235,8 @@ def start(port: int) -> int:
               f"or pass --port.", file=sys.stderr)
         return 1
     env = dict(os.environ)
+    # Readable lines in a terminal; production keeps the default JSON Lines.
+    env.setdefault("LOG_FORMAT", "text")
     if "DATABASE_URL" not in env:
         (REPO / "instance").mkdir(exist_ok=True)  # the default SQLite file lives there
     signal.signal(signal.SIGTERM, _raise_stop)

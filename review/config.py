@@ -30,6 +30,9 @@ def _secret_key() -> str:
     return key_file.read_text().strip()
 
 
+RATE_LIMIT_SETTINGS = ("LOGIN_FAILURES_PER_ACCOUNT", "LOGIN_FAILURES_PER_ADDRESS", "API_RATE_LIMIT")
+
+
 def database_url() -> str:
     return os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
 
@@ -46,15 +49,40 @@ def settings_from_env() -> dict[str, object]:
         "AI_TIMEOUT_SECONDS": float(os.environ.get("AI_TIMEOUT_SECONDS", "30")),
         "AI_MAX_CONCURRENT_CALLS": int(os.environ.get("AI_MAX_CONCURRENT_CALLS", "8")),
         "AI_SLOT_WAIT_SECONDS": float(os.environ.get("AI_SLOT_WAIT_SECONDS", "10")),
+        # The per-queue circuit breaker: failures in a row that open it, seconds it stays open.
+        "AI_BREAKER_FAILURES": int(os.environ.get("AI_BREAKER_FAILURES", "5")),
+        "AI_BREAKER_COOLDOWN_SECONDS": float(os.environ.get("AI_BREAKER_COOLDOWN_SECONDS", "60")),
         # Seconds between attempts of a failing Claude call; one retry per entry.
         "AI_RETRY_INTERVALS": [
             int(s) for s in os.environ.get("AI_RETRY_INTERVALS", "5,15,45,120").split(",") if s
         ],
+        # Batch mode (workers/claude_batch.py): how long items gather before a batch is
+        # sent, how often a running batch is checked, and the most items one batch holds.
+        "AI_BATCH_COLLECT_SECONDS": float(os.environ.get("AI_BATCH_COLLECT_SECONDS", "60")),
+        "AI_BATCH_POLL_SECONDS": float(os.environ.get("AI_BATCH_POLL_SECONDS", "60")),
+        "AI_BATCH_MAX_ITEMS": int(os.environ.get("AI_BATCH_MAX_ITEMS", "1000")),
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "0") == "1",
+        # Rate limits in the `limits` notation ("5 per 15 minutes"); unset keeps the defaults
+        # in review/web/rate_limits.py.
+        **{key: os.environ[key] for key in RATE_LIMIT_SETTINGS if os.environ.get(key)},
         "LEASE_SECONDS": int(os.environ.get("LEASE_SECONDS", "300")),
         "SWEEP_INTERVAL_SECONDS": int(os.environ.get("SWEEP_INTERVAL_SECONDS", "30")),
         "SWEEP_PENDING_AFTER_SECONDS": int(os.environ.get("SWEEP_PENDING_AFTER_SECONDS", "60")),
+        "AUDIT_SEAL_GRACE_SECONDS": int(os.environ.get("AUDIT_SEAL_GRACE_SECONDS", "300")),
+        "AUDIT_INLINE_VERIFY_MAX": int(os.environ.get("AUDIT_INLINE_VERIFY_MAX", "50000")),
         "EXPORT_DIR": os.environ.get("EXPORT_DIR", str(DEFAULT_EXPORT_DIR)),
+        "WEBHOOK_TIMEOUT_SECONDS": float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10")),
+        # Seconds between attempts of a failing webhook delivery; one retry per entry.
+        "WEBHOOK_RETRY_INTERVALS": [
+            int(s)
+            for s in os.environ.get("WEBHOOK_RETRY_INTERVALS", "10,60,300,1800,7200").split(",")
+            if s
+        ],
+        # Logs as JSON Lines (default) or "text" lines; review/structured_logging.py.
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # The bearer secret Prometheus sends to /metrics (unset: only admin API tokens).
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
         "EXPORT_RETENTION_DAYS": int(
             os.environ.get("EXPORT_RETENTION_DAYS", str(DEFAULT_EXPORT_RETENTION_DAYS))
         ),

@@ -101,6 +101,25 @@ def app(database_url, redis_url):
 
 
 @pytest.fixture
+def make_app():
+    """Extra app instances for a test (a second host, another Redis, a broken config).
+
+    Their database pools are closed at the end, pass or fail: an open pool left for the
+    garbage collector fails a later, unrelated test with a ResourceWarning.
+    """
+    made = []
+
+    def make(config):
+        extra = create_app(config)
+        made.append(extra)
+        return extra
+
+    yield make
+    for extra in made:
+        extra.extensions["db"].engine.dispose()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 
@@ -139,11 +158,14 @@ class Factory:
             session.expunge(user)
             return user
 
-    def token(self, user) -> str:
+    def token(self, user, scopes=None, expires_at=None) -> str:
+        """A token for the user; scopes None gives every scope the user's role allows."""
         with self.app.app_context():
             session = db_session()
             user = session.merge(user)
-            _, plaintext = accounts.create_token(session, user, name="test")
+            _, plaintext = accounts.create_token(
+                session, user, name="test", scopes=scopes, expires_at=expires_at
+            )
             session.commit()
             return plaintext
 

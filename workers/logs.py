@@ -1,33 +1,17 @@
-"""Worker logging: every record stamped with the id of the RQ job being run ("-" outside one)."""
+"""Worker logging: the app's structured logging (review/structured_logging.py), where every
+record carries the id of the RQ job being run ("-" outside one)."""
 
 from __future__ import annotations
 
-import logging
+from flask import current_app
 
-from rq import get_current_job
+from review.structured_logging import LogContextFilter, configure_logging
 
-LOG_FORMAT = "%(asctime)s %(levelname)s [job %(job_id)s] %(name)s: %(message)s"
-
-
-class JobIdFilter(logging.Filter):
-    """Adds `job_id` to each record so formatters can print it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            job = get_current_job()
-        except Exception:  # no Redis connection bound yet; never lose a log line over it
-            job = None
-        record.job_id = job.id if job is not None else "-"
-        return True
+# The filter that stamps `job_id` (and `request_id`) on records; kept under its old name.
+JobIdFilter = LogContextFilter
 
 
-def configure_worker_logging(level: int = logging.INFO) -> None:
-    """One stderr handler on the root logger, so our loggers and RQ's share the stamp."""
-    root = logging.getLogger()
-    if any(isinstance(f, JobIdFilter) for h in root.handlers for f in h.filters):
-        return
-    handler = logging.StreamHandler()
-    handler.addFilter(JobIdFilter())
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    root.addHandler(handler)
-    root.setLevel(level)
+def configure_worker_logging() -> None:
+    """The app's log format and level (LOG_FORMAT, LOG_LEVEL), for the worker process."""
+    fmt = current_app.config.get("LOG_FORMAT", "json")
+    configure_logging("text" if fmt == "off" else fmt, current_app.config.get("LOG_LEVEL", "INFO"))

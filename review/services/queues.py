@@ -278,6 +278,8 @@ def queue_as_dict(queue: Queue) -> dict[str, Any]:
         "slug": queue.slug,
         "name": queue.name,
         "labels": queue.labels,
+        # Kept on past decisions, no longer offered or accepted (services.queue_editing).
+        "retired_labels": list(queue.retired_labels or []),
         "instructions": queue.instructions,
         "reason_codes": queue.reason_codes,
         "recommender": {
@@ -285,5 +287,7 @@ def queue_as_dict(queue: Queue) -> dict[str, Any]:
             "model": queue.recommender_model,
             **ai_settings_as_dict(queue),
         },
+        # Payload keys a reviewer sees first, in this order.
+        "display_fields": list(queue.display_fields or []),
         "created_at": queue.created_at.isoformat(),
     }

@@ -6,7 +6,6 @@ import logging
 import threading
 import time
 
-from app import create_app
 from review.redis_conn import get_rq_queue
 from tests.workers.helpers import add_items, items_by_id, run_worker, ticket
 from workers.sweeper import run_sweeper, sweep_if_leader, sweep_once
@@ -32,11 +31,11 @@ def test_items_left_pending_when_redis_was_down_are_swept_and_routed(app, factor
     assert {(i.status, i.ai_status) for i in items} == {("needs_review", "none")}
 
 
-def test_only_one_of_two_sweepers_sweeps_in_an_interval(app, factory):
+def test_only_one_of_two_sweepers_sweeps_in_an_interval(app, factory, make_app):
     queue = factory.queue()
     add_items(app, queue.slug, [ticket("reject", 1), ticket("reject", 2)], enqueue=False)
     app.config["SWEEP_PENDING_AFTER_SECONDS"] = 0
-    other_host = create_app(dict(app.config))
+    other_host = make_app(dict(app.config))
 
     results = [sweep_if_leader(app), sweep_if_leader(other_host)]
 
@@ -45,9 +44,9 @@ def test_only_one_of_two_sweepers_sweeps_in_an_interval(app, factory):
         assert get_rq_queue().count == 1  # one recommend job holding both items
 
 
-def test_sweeper_survives_an_unreachable_redis(app, caplog):
+def test_sweeper_survives_an_unreachable_redis(app, caplog, make_app):
     config = dict(app.config, REDIS_URL="redis://127.0.0.1:1/0", SWEEP_INTERVAL_SECONDS=0.05)
-    broken = create_app(config)
+    broken = make_app(config)
     stop = threading.Event()
     thread = threading.Thread(target=run_sweeper, args=(broken, stop), daemon=True)
 

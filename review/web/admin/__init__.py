@@ -10,8 +10,12 @@ bp = Blueprint("admin", __name__)
 onboarding_bp = Blueprint("onboarding", __name__)
 
 from review.web.admin import (  # noqa: E402,F401  (registers views on the blueprints)
+    audit_views,
     imports_views,
     onboarding,
+    ops_views,
     people_views,
     queue_views,
+    token_views,
+    webhook_views,
 )

@@ -9,4 +9,11 @@ from flask import Blueprint
 bp = Blueprint("api", __name__)
 
 # Imported for their side effect of registering error handlers and views on `bp`.
-from review.web.api import errors, export_routes, policy_routes, routes  # noqa: E402, F401
+from review.web.api import (  # noqa: E402, F401
+    errors,
+    export_routes,
+    openapi,
+    policy_routes,
+    routes,
+    webhook_routes,
+)

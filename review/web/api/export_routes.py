@@ -51,7 +51,7 @@ def _as_json(snapshot: DatasetSnapshot) -> dict[str, Any]:
 
 
 @bp.post("/queues/<slug>/exports")
-@token_required("ml")
+@token_required("ml", scope="export")
 def create_export(slug: str) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Start a snapshot: {"format", "filter"?, "since_snapshot"?, "reviewer_identity"?}."""
     session = db_session()
@@ -67,7 +67,7 @@ def create_export(slug: str) -> tuple[dict[str, Any], int, dict[str, str]]:
 
 
 @bp.get("/queues/<slug>/exports")
-@token_required("ml")
+@token_required("ml", scope="read")
 def list_exports(slug: str) -> dict[str, Any]:
     session = db_session()
     queue = _find_queue(slug)
@@ -75,13 +75,13 @@ def list_exports(slug: str) -> dict[str, Any]:
 
 
 @bp.get("/exports/<snapshot_id>")
-@token_required("ml")
+@token_required("ml", scope="read")
 def get_export(snapshot_id: str) -> dict[str, Any]:
     return _as_json(_snapshot(snapshot_id))
 
 
 @bp.post("/exports/<snapshot_id>/retry")
-@token_required("ml")
+@token_required("ml", scope="export")
 def retry_export(snapshot_id: str) -> tuple[dict[str, Any], int]:
     """Build a failed snapshot again, from the same watermark (same rows, same hash)."""
     session = db_session()
@@ -94,7 +94,7 @@ def retry_export(snapshot_id: str) -> tuple[dict[str, Any], int]:
 
 
 @bp.get("/exports/<snapshot_id>/download")
-@token_required("ml")
+@token_required("ml", scope="export")
 def download_export(snapshot_id: str) -> Response:
     """The dataset folder as a zip; `?file=data/train.parquet` (or README.md ...) for one."""
     session = db_session()

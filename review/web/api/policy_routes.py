@@ -17,7 +17,7 @@ from review.services import members, policy_stats, policy_versions, queues
 from review.services.errors import Forbidden, NotFound, ServiceError, ValidationFailed
 from review.web.api import bp
 from review.web.api.auth import current_api_user, token_required
-from review.web.api.parsing import json_body, path_id
+from review.web.api.parsing import MAX_ROW_ID, json_body, path_id
 
 
 def _owned_queue(session: Session, slug: str) -> Queue:
@@ -58,7 +58,7 @@ def _estimate_fields(what: policy_stats.LabelWhatIf) -> dict[str, Any]:
 
 
 @bp.get("/queues/<slug>/whatif")
-@token_required("policy_owner")
+@token_required("policy_owner", scope="read")
 def what_if(slug: str) -> dict[str, Any]:
     """What a threshold for one label buys and costs, or the threshold a target needs.
 
@@ -104,7 +104,7 @@ def what_if(slug: str) -> dict[str, Any]:
 
 
 @bp.get("/queues/<slug>/policy/versions")
-@token_required("policy_owner")
+@token_required("policy_owner", scope="read")
 def list_policy_versions(slug: str) -> dict[str, Any]:
     session = db_session()
     queue = _owned_queue(session, slug)
@@ -114,7 +114,7 @@ def list_policy_versions(slug: str) -> dict[str, Any]:
 
 
 @bp.get("/queues/<slug>/policy/diff")
-@token_required("policy_owner")
+@token_required("policy_owner", scope="read")
 def diff_policy_versions(slug: str) -> dict[str, Any]:
     """`?from=<n>&to=<m>`: every change in effect between two versions."""
     session = db_session()
@@ -156,7 +156,7 @@ def _object_body() -> dict[str, Any]:
 
 
 @bp.post("/queues/<slug>/policy/versions/<number>/approve")
-@token_required("policy_owner")
+@token_required("policy_owner", scope="decide")
 def approve_policy_version(slug: str, number: str) -> dict[str, Any]:
     """Four eyes: a second policy owner approves a pending version; it takes effect."""
     session = db_session()
@@ -177,7 +177,7 @@ def approve_policy_version(slug: str, number: str) -> dict[str, Any]:
 
 
 @bp.post("/queues/<slug>/policy/versions/<number>/reject")
-@token_required("policy_owner")
+@token_required("policy_owner", scope="decide")
 def reject_policy_version(slug: str, number: str) -> dict[str, Any]:
     session = db_session()
     queue = _owned_queue(session, slug)
@@ -190,14 +190,15 @@ def reject_policy_version(slug: str, number: str) -> dict[str, Any]:
 
 
 @bp.post("/queues/<slug>/policy/rollback")
-@token_required("policy_owner")
+@token_required("policy_owner", scope="decide")
 def rollback_policy(slug: str) -> tuple[dict[str, Any], int]:
     """`{"version": n, "note": "..."}`: a new version equal to version n."""
     session = db_session()
     queue = _owned_queue(session, slug)
     body = _object_body()
     number = body.get("version")
-    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+    # Versions are 32-bit integers in the database; a larger number cannot exist.
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_ROW_ID:
         raise ValidationFailed("version must be a version number", {"version": "is required"})
     version = policy_versions.rollback(session, queue, number, current_api_user(), body.get("note"))
     session.commit()
