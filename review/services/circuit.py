@@ -56,12 +56,12 @@ class CircuitBreaker:
         if state == "closed":
             return Permit(True)
         if state == "open":
-            return Permit(False, reason="circuit open: the provider kept failing")
+            return Permit(False, reason="the provider kept failing; calls are paused")
         # The probe lock outlives a slow call, then frees itself if the prober died.
         ttl = max(1, int(self.cooldown))
         if self.redis.set(self.probe_key, secrets.token_hex(4), nx=True, ex=ttl):
             return Permit(True, probe=True)
-        return Permit(False, reason="circuit half-open: a probe call is in flight")
+        return Permit(False, reason="the provider kept failing; a probe call is checking it")
 
     def record_success(self) -> None:
         with self.redis.pipeline() as pipe:
