@@ -144,7 +144,12 @@ def _claim(
     "priority DESC, id" in one query would sort the whole group at a million items, so the
     top priority is a subquery of its own (one short backward walk of the same index).
     """
-    group = _top_priority(queue, user, now).scalar_subquery() if priority is None else priority
+    # The top priority as a value, not a subquery: with a subquery PostgreSQL cannot tell
+    # how rare that priority is and may walk the primary key past every decided item
+    # (190 ms a claim at a million items) instead of the claim index.
+    group = session.scalar(_top_priority(queue, user, now)) if priority is None else priority
+    if group is None:
+        return None
     candidate = (
         select(Item.id)
         .where(_claimable(queue.id, now), _not_skipped_by(user), Item.priority == group)
