@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from models import Queue, QueueMember, User
@@ -16,6 +16,17 @@ from review.services import audit
 from review.services.errors import ValidationFailed
 
 SEES_ALL_QUEUES = ("admin", "ml")
+
+
+def member_queue(session: Session, slug: str, user: User) -> Queue | None:
+    """The queue with this slug if the user may work on it, in one query (every reviewer
+    request starts here); None if there is no such queue or the user is not a member."""
+    query = select(Queue).where(Queue.slug == slug)
+    if user.role not in SEES_ALL_QUEUES:
+        query = query.where(
+            exists().where(QueueMember.queue_id == Queue.id, QueueMember.user_id == user.id)
+        )
+    return session.scalar(query)
 
 
 def is_member(session: Session, queue: Queue, user: User) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, and_, exists, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from models import Item, ItemEvent, Queue, Review, User
 from models.base import utcnow
@@ -66,42 +66,70 @@ def _live_leases(queue: Queue, user: User) -> Select[tuple[Item]]:
     )
 
 
+def _held(session: Session, queue: Queue, user: User) -> list[Item]:
+    """The user's live leases in this queue, at most two: the one on screen first (its lease
+    has started), then one prefetched for after it (no start yet). The recommendation comes
+    in the same query, since the screen shows it."""
+    return list(
+        session.scalars(
+            _live_leases(queue, user)
+            .options(joinedload(Item.recommendation))
+            .order_by(Item.lease_started_at.is_(None), Item.lease_started_at, Item.id)
+            .limit(2)
+        )
+    )
+
+
 def current_lease(session: Session, queue: Queue, user: User) -> Item | None:
     """The item this user already holds in this queue, if the lease is still live: the one
     on screen before a prefetched one (whose lease has no start until it is shown)."""
-    return session.scalar(
-        _live_leases(queue, user)
-        .order_by(Item.lease_started_at.is_(None), Item.lease_started_at, Item.id)
-        .limit(1)
-    )
+    held = _held(session, queue, user)
+    return held[0] if held else None
+
+
+@dataclass(frozen=True)
+class Lineup:
+    """What the review screen holds: the item shown and the one prefetched to follow it."""
+
+    shown: Item | None
+    upcoming: Item | None
+
+
+def lineup(
+    session: Session, queue: Queue, user: User, lease_seconds: int, show: Item | None = None
+) -> Lineup:
+    """The item to show (`show`, else the user's live lease, else a newly claimed one) and
+    the next one, leased now so that the screen can swap it in the moment a decision is
+    sent. Does not commit: the caller commits both leases at once, before rendering."""
+    held = _held(session, queue, user)
+    if show is None:
+        show = _show(session, held[0]) if held else _claim_new(session, queue, user, lease_seconds)
+    if show is None or show.leased_by_id != user.id:
+        return Lineup(show, None)
+    spare = next((item for item in held if item.id != show.id), None)
+    return Lineup(show, spare or _prefetch(session, queue, user, lease_seconds))
 
 
 def prefetch_next(
     session: Session, queue: Queue, user: User, lease_seconds: int, shown: Item
 ) -> Item | None:
     """The item to show after `shown`, leased to this user now so that no one else gets it
-    while the page holds it. Its lease starts (lease_started_at) only when it is shown, so
-    the time on it is counted from then. None if no item can be spared (see below)."""
-    held = session.scalar(
-        _live_leases(queue, user).where(Item.id != shown.id).order_by(Item.id).limit(1)
-    )
-    if held is not None:
-        return held
-    # Prefetch only while at least one more item is free, so the last one in a queue is never
-    # held back from a reviewer who has none; and never a skipped item (others get it first).
-    free = select(Item.id).where(_claimable(queue.id, utcnow())).limit(2)
-    if len(session.scalars(free).all()) < 2:
+    while the page holds it (see _prefetch). None if no item can be spared."""
+    spare = next((item for item in _held(session, queue, user) if item.id != shown.id), None)
+    return spare or _prefetch(session, queue, user, lease_seconds)
+
+
+def _prefetch(session: Session, queue: Queue, user: User, lease_seconds: int) -> Item | None:
+    """Lease one more item to this user, its lease (and the clock on it) starting only when
+    it is shown. Only while at least one more item is free, so that the last one in a queue
+    is never held back from a reviewer who has none; and never a skipped item (the others
+    get those first)."""
+    top_two = session.scalars(_top_priority(queue, user, utcnow(), limit=2)).all()
+    if len(top_two) < 2:
         return None
-    claimed = _claim_new(session, queue, user, lease_seconds, skipped_too=False)
-    if claimed is not None:
-        session.execute(
-            update(Item)
-            .where(Item.id == claimed.id, Item.leased_by_id == user.id)
-            .values(lease_started_at=None)
-            .execution_options(synchronize_session=False)
-        )
-        session.expire(claimed, ["lease_started_at"])
-    return claimed
+    return _claim_new(
+        session, queue, user, lease_seconds, skipped_too=False, priority=top_two[0], shown=False
+    )
 
 
 def _show(session: Session, item: Item) -> Item:
@@ -118,15 +146,16 @@ def _show(session: Session, item: Item) -> Item:
 
 
 def _top_priority(
-    queue: Queue, user: User, now: datetime, below: int | None = None
+    queue: Queue, user: User, now: datetime, below: int | None = None, limit: int = 1
 ) -> Select[tuple[int]]:
-    """The highest priority among items this user could claim (under `below` if given)."""
+    """The highest priority among items this user could claim (under `below` if given);
+    with `limit`, that many items' priorities, highest first."""
     # ORDER BY ... LIMIT 1 rather than max(): with the anti-join on skips, PostgreSQL turns
     # max() into a full scan, while this stays a short backward walk of ix_items_claim.
     query = select(Item.priority).where(_claimable(queue.id, now), _not_skipped_by(user))
     if below is not None:
         query = query.where(Item.priority < below)
-    return query.order_by(Item.priority.desc()).limit(1)
+    return query.order_by(Item.priority.desc()).limit(limit)
 
 
 def _claim(
@@ -136,9 +165,11 @@ def _claim(
     now: datetime,
     lease_seconds: int,
     priority: int | None = None,
+    shown: bool = True,
 ) -> Item | None:
     """Lease the oldest claimable item of `priority` (by default the highest), in one
     statement; None if there is none or all are being claimed by others this instant.
+    A prefetched item (`shown=False`) gets no lease start until it is shown.
 
     Within one priority the order is by id, a forward scan of ix_items_claim; ordering by
     "priority DESC, id" in one query would sort the whole group at a million items, so the
@@ -166,7 +197,7 @@ def _claim(
         .where(Item.id == candidate.scalar_subquery(), _claimable(queue.id, now))
         .values(
             leased_by_id=user.id,
-            lease_started_at=now,
+            lease_started_at=now if shown else None,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             lease_heartbeat_at=now,
         )
@@ -221,18 +252,26 @@ def claim_next(session: Session, queue: Queue, user: User, lease_seconds: int) -
     item. Items the user skipped go to everyone else first: they come back to this user
     only once nothing else is left for them, so a lone reviewer never strands an item.
     """
-    held = current_lease(session, queue, user)
-    if held is not None:
-        return _show(session, held)
+    held = _held(session, queue, user)
+    if held:
+        return _show(session, held[0])
     return _claim_new(session, queue, user, lease_seconds)
 
 
 def _claim_new(
-    session: Session, queue: Queue, user: User, lease_seconds: int, *, skipped_too: bool = True
+    session: Session,
+    queue: Queue,
+    user: User,
+    lease_seconds: int,
+    *,
+    skipped_too: bool = True,
+    priority: int | None = None,
+    shown: bool = True,
 ) -> Item | None:
     """Lease one more item to this user (see claim_next), whatever they already hold; with
-    `skipped_too`, one they skipped if nothing else is left."""
-    claimed = _claim(session, queue, user, utcnow(), lease_seconds)
+    `skipped_too`, one they skipped if nothing else is left. `priority`: the top priority,
+    if the caller has just looked it up."""
+    claimed = _claim(session, queue, user, utcnow(), lease_seconds, priority, shown)
     # Nothing was free: other reviewers may hold locks on the last free items of the top
     # priority while they claim them. Then walk down the priorities one at a time (no
     # empty screen while others finish claiming), until nothing is left to claim at all.
@@ -244,7 +283,7 @@ def _claim_new(
         below = session.scalar(_top_priority(queue, user, now, below))
         if below is None:
             return _claim_skipped(session, queue, user, lease_seconds) if skipped_too else None
-        claimed = _claim(session, queue, user, now, lease_seconds, below)
+        claimed = _claim(session, queue, user, now, lease_seconds, below, shown)
     return claimed
 
 

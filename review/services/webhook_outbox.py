@@ -144,6 +144,10 @@ def record_review(session: Session, item: Item, review: Review) -> WebhookEvent 
     # Imported here: review_actions imports reviewing, which calls this module.
     from review.services.review_actions import UNDO_SECONDS
 
+    # Most queues have no webhook: find out before loading what the event would carry
+    # (two queries in every decision's round trip otherwise).
+    if not _webhook_configured(session, item.queue_id):
+        return None
     recommendation = item.recommendation
     facts = {
         "queue": item.queue.slug,

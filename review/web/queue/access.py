@@ -7,8 +7,7 @@ from flask_login import current_user
 
 from models import Item, Queue, User
 from review.db import db_session
-from review.services import members, queues
-from review.services.errors import NotFound
+from review.services import members
 
 
 def current() -> User:
@@ -18,12 +17,8 @@ def current() -> User:
 def member_queue_or_404(slug: str) -> Queue:
     """The queue, if the current user is assigned to it; a 404 otherwise, so a reviewer
     cannot even learn that a queue they are not assigned to exists."""
-    session = db_session()
-    try:
-        queue = queues.get_queue(session, slug)
-    except NotFound:
-        abort(404)
-    if not members.is_member(session, queue, current()):
+    queue = members.member_queue(db_session(), slug, current())
+    if queue is None:
         abort(404)
     return queue
 

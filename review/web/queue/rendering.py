@@ -54,15 +54,19 @@ def render_review(
     undo_of: Review | None = None,
     open_panel: str | None = None,
     status: int = 200,
+    upcoming: Item | None | bool = True,
 ) -> Response:
-    """The review page, or only its item fragment when htmx asks for the item element."""
+    """The review page, or only its item fragment when htmx asks for the item element.
+
+    `upcoming`: the item prefetched to follow (see reviewing.lineup), None for none; left
+    out (True), it is looked up and leased here."""
     context = review_context(queue, item, form or DecisionForm(formdata=None), errors or {})
     context.update(
         notice=notice,
         saved=saved,
         undo=review_actions.undo_window(undo_of) if undo_of is not None else None,
         open_panel=open_panel,
-        prefetched=_prefetched_view(queue, item),
+        prefetched=_prefetched_view(queue, item, upcoming),
     )
     if wants_fragment():
         body = render_block("queue/review.html", "item", **context)
@@ -71,18 +75,21 @@ def render_review(
     return vary(make_response(body, status))
 
 
-def _prefetched_view(queue: Queue, shown: Item | None) -> dict[str, Any] | None:
+def _prefetched_view(
+    queue: Queue, shown: Item | None, upcoming: Item | None | bool
+) -> dict[str, Any] | None:
     """The item to show after `shown`, already leased to the reviewer, so the page can put
-    it on screen the moment a decision is sent (see review.js). Committed here: the lease
-    must hold before the page holds the item."""
+    it on screen the moment a decision is sent (see review.js). Committed before rendering:
+    the lease must hold before the page holds the item."""
     if shown is None or shown.leased_by_id != current().id:
         return None
-    session = db_session()
-    upcoming = reviewing.prefetch_next(
-        session, queue, current(), current_app.config["LEASE_SECONDS"], shown
-    )
-    session.commit()
-    return item_view(queue, upcoming) if upcoming is not None else None
+    if upcoming is True:
+        session = db_session()
+        upcoming = reviewing.prefetch_next(
+            session, queue, current(), current_app.config["LEASE_SECONDS"], shown
+        )
+        session.commit()
+    return item_view(queue, upcoming) if isinstance(upcoming, Item) else None
 
 
 def item_view(queue: Queue, item: Item) -> dict[str, Any]:

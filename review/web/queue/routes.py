@@ -39,9 +39,9 @@ def review(slug: str):  # type: ignore[no-untyped-def]
     """Lease the next item to the reviewer (or resume their lease) and show it."""
     queue = member_queue_or_404(slug)
     session = db_session()
-    item = reviewing.claim_next(session, queue, current(), current_app.config["LEASE_SECONDS"])
+    lineup = reviewing.lineup(session, queue, current(), current_app.config["LEASE_SECONDS"])
     session.commit()
-    return render_review(queue, item)
+    return render_review(queue, lineup.shown, upcoming=lineup.upcoming)
 
 
 @bp.post("/queues/<slug>/items/<int:item_id>/decision")
@@ -91,10 +91,19 @@ def next_item(
         # Post/Redirect/Get for browsers without JavaScript.
         flash(notice or saved or "", "warning" if notice else "success")
         return vary(redirect(url_for(".review", slug=queue.slug), 303))
-    if show is None:
-        show = reviewing.claim_next(session, queue, current(), current_app.config["LEASE_SECONDS"])
+    lineup = reviewing.lineup(
+        session, queue, current(), current_app.config["LEASE_SECONDS"], show=show
+    )
+    # One commit for the action, the lease on the item shown and the one prefetched.
     session.commit()
-    return render_review(queue, show, notice=notice, saved=saved, undo_of=undo_of)  # type: ignore[arg-type]
+    return render_review(
+        queue,
+        lineup.shown,
+        notice=notice,
+        saved=saved,
+        undo_of=undo_of,  # type: ignore[arg-type]
+        upcoming=lineup.upcoming,
+    )
 
 
 @bp.get("/queues/<slug>/review/status")
