@@ -24,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "LEASE_SECONDS": 300,
     "SWEEP_INTERVAL_SECONDS": 30,
     "SWEEP_PENDING_AFTER_SECONDS": 60,
+    # Seconds a process reuses a queue's live counts (review/web/queue/count_cache.py).
+    "COUNTS_CACHE_SECONDS": 2.0,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session

@@ -66,6 +66,7 @@ def settings_from_env() -> dict[str, object]:
         # in review/web/rate_limits.py.
         **{key: os.environ[key] for key in RATE_LIMIT_SETTINGS if os.environ.get(key)},
         "LEASE_SECONDS": int(os.environ.get("LEASE_SECONDS", "300")),
+        "COUNTS_CACHE_SECONDS": float(os.environ.get("COUNTS_CACHE_SECONDS", "2")),
         "SWEEP_INTERVAL_SECONDS": int(os.environ.get("SWEEP_INTERVAL_SECONDS", "30")),
         "SWEEP_PENDING_AFTER_SECONDS": int(os.environ.get("SWEEP_PENDING_AFTER_SECONDS", "60")),
         "AUDIT_SEAL_GRACE_SECONDS": int(os.environ.get("AUDIT_SEAL_GRACE_SECONDS", "300")),

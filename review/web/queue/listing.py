@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import current_app, render_template, request
 from flask_htmx import make_response
 
 from models.base import utcnow
@@ -13,6 +13,7 @@ from review.services.errors import ValidationFailed
 from review.services.system_status import system_status
 from review.web.queue import bp
 from review.web.queue.access import member_queue_or_404
+from review.web.queue.count_cache import counts_cache
 from review.web.security import roles_required
 
 # How often the counts and the banner refresh themselves (seconds).
@@ -59,7 +60,10 @@ def counts(slug: str):  # type: ignore[no-untyped-def]
         filters = queue_views.parse_filters(request.args, queue)
     except ValidationFailed:
         filters = queue_views.QueueFilters()
-    counts = queue_views.queue_counts(db_session(), queue, filters, utcnow())
+    counts = counts_cache(current_app).get(
+        (queue.id, filters),
+        lambda: queue_views.queue_counts(db_session(), queue, filters, utcnow()),
+    )
     return render_template(
         "queue/_counts.html",
         queue=queue,
