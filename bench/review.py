@@ -7,7 +7,8 @@ What it does:
 1. Migrates the database (alembic upgrade heads) and, unless the bench queue already holds
    them, bulk-loads 1,000,000 items awaiting review with their AI recommendations in a
    few INSERT ... SELECT statements over generate_series (never the ORM row by row), with
-   the items' copies of their recommendation's label and confidence, then ANALYZEs.
+   the items' copies of their recommendation's label and confidence. Every run starts
+   with VACUUM ANALYZE (see vacuum()).
    Priorities are skewed like real traffic (90% at 0, 9% at 1, 1% at 5), ages
    spread over 30 days. Reruns reuse the rows and top the queue back up.
 2. Starts the app under gunicorn on 127.0.0.1 (`gunicorn 'app:create_app()' --workers W
@@ -169,9 +170,19 @@ def load_items(app, queue_id: int, target: int) -> None:
             )
             session.commit()
             print(f"  {chunk_start + count:,} rows", flush=True)
-        session.execute(text("ANALYZE items"))
-        session.execute(text("ANALYZE recommendations"))
         print(f"loaded in {time.perf_counter() - began:.0f} s", flush=True)
+
+
+def vacuum(app) -> None:
+    """VACUUM ANALYZE the tables a run writes, as autovacuum would have done by now on a
+    production server (the test machines run PostgreSQL with autovacuum off). Without it
+    the loader's UPDATE leaves a dead copy of every item, and every claim and count
+    wades through them."""
+    with app.app_context():
+        with get_database().engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            for table in ("items", "recommendations", "reviews", "item_events", "audit_events"):
+                connection.execute(text(f"VACUUM (ANALYZE) {table}"))
 
 
 def free_port() -> int:
@@ -257,18 +268,22 @@ class Browser:
 QUEUE_VIEWS = ["", "?sort=oldest", "?sort=confidence", "?label=spam", "next"]
 
 
-def reviewer(port, email, decisions, think, results, lock) -> None:  # noqa: PLR0913
+def reviewer(port, email, decisions, think, results, lock, ready) -> None:  # noqa: PLR0913
     """One reviewer's session; a broken connection ends it and counts as an error."""
     try:
-        _review(port, email, decisions, think, results, lock)
-    except OSError as exc:
+        _review(port, email, decisions, think, results, lock, ready)
+    except (OSError, threading.BrokenBarrierError) as exc:
         with lock:
             results["errors"].append(f"{email}: {exc!r}")
 
 
-def _review(port, email, decisions, think, results, lock) -> None:  # noqa: PLR0913
+def _review(port, email, decisions, think, results, lock, ready) -> None:  # noqa: PLR0913
     browser = Browser(port)
-    browser.login(email)
+    try:
+        browser.login(email)
+    finally:
+        # Logging in (a deliberately slow password hash) is not part of what is measured.
+        ready.wait()
     status, page = browser.request("GET", f"/queues/{SLUG}/review")
     csrf = CSRF_RE.search(page).group(1)
     headers = {"HX-Request": "true", "HX-Target": "review-item", "X-CSRFToken": csrf}
@@ -321,6 +336,56 @@ def _review(port, email, decisions, think, results, lock) -> None:  # noqa: PLR0
                     results["errors"].append(status)
                 if counts_status != 200:
                     results["errors"].append(counts_status)
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (0 if it has gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def cpu_snapshot(app, server_pid: int) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of the gunicorn processes and of this database's PostgreSQL
+    backends, by pid: where the machine's time goes, whatever else runs beside the bench."""
+    with app.app_context(), get_database().session() as session:
+        backends = session.scalars(
+            text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        ).all()
+    app_pids = [server_pid, *_children(server_pid)]
+    return {
+        "app": {pid: _cpu_seconds(pid) for pid in app_pids},
+        "postgres": {pid: _cpu_seconds(pid) for pid in backends},
+    }
+
+
+def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict:
+    return {
+        part: sum(seconds - before[part].get(pid, 0.0) for pid, seconds in after[part].items())
+        for part in after
+    }
 
 
 def percentiles(samples: list[float]) -> tuple[float, float, float]:
@@ -377,6 +442,7 @@ def main() -> None:
             {"q": queue_id},
         )
         total = session.scalar(select(func.count()).select_from(text("items")))
+    vacuum(app)
     print(f"{total:,} items in the database; starting gunicorn", flush=True)
 
     port = free_port()
@@ -391,20 +457,26 @@ def main() -> None:
         "repeat_accepted": 0,
     }
     lock = threading.Lock()
+    ready = threading.Barrier(len(emails) + 1, timeout=300)
     try:
         threads = [
             threading.Thread(
                 target=reviewer,
-                args=(port, email, args.decisions, args.think_ms / 1000, results, lock),
+                args=(port, email, args.decisions, args.think_ms / 1000, results, lock, ready),
             )
             for email in emails
         ]
-        began = time.perf_counter()
         for thread in threads:
             thread.start()
+        ready.wait()  # every reviewer has logged in
+        cpu_before = cpu_snapshot(app, server.pid)
+        client_before = time.process_time()
+        began = time.perf_counter()
         for thread in threads:
             thread.join()
         wall = time.perf_counter() - began
+        client_cpu = time.process_time() - client_before
+        cpu = cpu_used(cpu_before, cpu_snapshot(app, server.pid))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -421,6 +493,14 @@ def main() -> None:
     )
     for error in [e for e in results["errors"] if isinstance(e, str)][:5]:
         print(f"reviewer stopped: {error}")
+    decided = max(1, len(results["decision"]))
+    busy = (cpu["app"] + cpu["postgres"] + client_cpu) / (wall * (os.cpu_count() or 1))
+    print(
+        f"CPU per decision (with its share of queue pages and counts): app "
+        f"{cpu['app'] / decided * 1000:.1f} ms, PostgreSQL {cpu['postgres'] / decided * 1000:.1f} "
+        f"ms, bench client {client_cpu / decided * 1000:.1f} ms; these three kept "
+        f"{busy:.0%} of {os.cpu_count()} cores busy"
+    )
     print(f"decision round trip ms: p50={d50:.1f} p95={d95:.1f} p99={d99:.1f}")
     print(f"queue page ms:          p50={q50:.1f} p95={q95:.1f} p99={q99:.1f}")
     print(f"queue counts ms:        p50={c50:.1f} p95={c95:.1f} p99={c99:.1f}")
