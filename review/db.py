@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -64,9 +64,32 @@ def init_app(app: Flask) -> Database:
     def _close_request_session(_exc: BaseException | None) -> None:
         session = g.pop("db_session", None)
         if session is not None:
+            if _exc is None:
+                end_read_only_transaction(session)
             session.close()
 
     return database
+
+
+def end_read_only_transaction(session: Session) -> None:
+    """Commit the session's transaction if it has written nothing, on PostgreSQL.
+
+    Most requests end with a transaction their reads opened after the view committed; closing
+    the session would roll it back, and psycopg forgets every prepared statement of the
+    connection on a ROLLBACK. Pooled connections then never kept a prepared statement, and
+    PostgreSQL parsed and planned every query of every request afresh. A transaction that
+    holds no transaction id has written nothing, so committing it changes nothing but
+    keeps the statements; one that did write (a view that neither committed nor rolled
+    back) is still rolled back by close().
+    """
+    if not session.in_transaction() or session.get_bind().dialect.name != "postgresql":
+        return
+    try:
+        wrote = session.execute(text("SELECT pg_current_xact_id_if_assigned()")).scalar()
+        if wrote is None:
+            session.commit()
+    except Exception:  # noqa: BLE001 - a broken connection: close() rolls back and discards it
+        return
 
 
 def get_database() -> Database:
