@@ -40,8 +40,9 @@ def review(slug: str):  # type: ignore[no-untyped-def]
     queue = member_queue_or_404(slug)
     session = db_session()
     lineup = reviewing.lineup(session, queue, current(), current_app.config["LEASE_SECONDS"])
-    session.commit()
-    return render_review(queue, lineup.shown, upcoming=lineup.upcoming)
+    response = render_review(queue, lineup.shown, upcoming=lineup.upcoming)
+    session.commit()  # after drawing: see next_item
+    return response
 
 
 @bp.post("/queues/<slug>/items/<int:item_id>/decision")
@@ -94,9 +95,7 @@ def next_item(
     lineup = reviewing.lineup(
         session, queue, current(), current_app.config["LEASE_SECONDS"], show=show
     )
-    # One commit for the action, the lease on the item shown and the one prefetched.
-    session.commit()
-    return render_review(
+    response = render_review(
         queue,
         lineup.shown,
         notice=notice,
@@ -104,6 +103,12 @@ def next_item(
         undo_of=undo_of,  # type: ignore[arg-type]
         upcoming=lineup.upcoming,
     )
+    # One commit for the action and the leases on the item shown and the one prefetched,
+    # after drawing them: the reads the page needs run in the same transaction, and none is
+    # left open for the end of the request to close (see review/db.py). The leases hold
+    # before the response leaves.
+    session.commit()
+    return response
 
 
 @bp.get("/queues/<slug>/review/status")
