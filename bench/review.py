@@ -41,6 +41,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -191,7 +192,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int, workers: int, threads: int) -> subprocess.Popen:
+def start_server(port: int, workers: int, threads: int, log) -> subprocess.Popen:  # noqa: ANN001
+    """gunicorn serving the app; its request log goes to `log`, a file (a pipe that is read
+    slowly stalls every request on its log line)."""
     env = dict(os.environ)
     env.setdefault("SECRET_KEY", "bench-secret")
     server = subprocess.Popen(
@@ -217,6 +220,8 @@ def start_server(port: int, workers: int, threads: int) -> subprocess.Popen:
         ],
         cwd=REPO_ROOT,
         env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.time() + 180
     while time.time() < deadline:
@@ -446,7 +451,11 @@ def main() -> None:
     print(f"{total:,} items in the database; starting gunicorn", flush=True)
 
     port = free_port()
-    server = start_server(port, args.workers, args.threads)
+    server_log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept open for gunicorn's life
+        "w", prefix="bench-review-gunicorn-", suffix=".log", delete=False
+    )
+    print(f"server log: {server_log.name}", flush=True)
+    server = start_server(port, args.workers, args.threads, server_log)
     results: dict = {
         "decision": [],
         "queue": [],
