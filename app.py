@@ -55,13 +55,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
 
-    from review.web import security
+    from review.web import security, text_blocks
     from review.web.converters import RowIdConverter
 
     # Before any route is registered, so every `<int:...>` is bounded (review/web/converters).
     app.url_map.converters["int"] = RowIdConverter
     security.init_app(app)
     structured_logging.init_app(app)
+    text_blocks.init_app(app)
     _register_blueprints(app)
     _register_cli(app)
     return app
