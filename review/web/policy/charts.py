@@ -53,15 +53,24 @@ def _fmt(value: float, percent: bool) -> str:
     return f"{value:,.0f}" if abs(value) >= 10 else f"{value:.2g}"
 
 
+# Half the length of the stroke that stands for a point with no neighbour to join.
+_DOT = 3.0
+
+
 def _segments(points: list[tuple[float, float] | None]) -> str:
-    """An SVG path through the points, lifting the pen at each gap."""
-    parts, pen_down = [], False
-    for point in points:
+    """An SVG path through the points, lifting the pen at each gap. A point with a gap (or
+    the edge) on both sides gets a short stroke of its own: a path of one point draws
+    nothing, and a day of data between quiet days (or a queue's first day) would vanish."""
+    parts = []
+    for index, point in enumerate(points):
         if point is None:
-            pen_down = False
             continue
-        parts.append(f"{'L' if pen_down else 'M'}{point[0]:.1f},{point[1]:.1f}")
-        pen_down = True
+        joined_before = index > 0 and points[index - 1] is not None
+        joined_after = index + 1 < len(points) and points[index + 1] is not None
+        if not joined_before and not joined_after:
+            parts.append(f"M{point[0] - _DOT:.1f},{point[1]:.1f} L{point[0] + _DOT:.1f},{point[1]:.1f}")
+        else:
+            parts.append(f"{'L' if joined_before else 'M'}{point[0]:.1f},{point[1]:.1f}")
     return " ".join(parts)
 
 
