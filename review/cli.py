@@ -10,13 +10,15 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from models import Item, Queue, User
+from models import Item, ItemEvent, Queue, Recommendation, Review, RoutingRecord, User
 from models.base import utcnow
 from models.user import ROLES
 from review import demo_data
@@ -176,6 +178,39 @@ def seed_history(
         review = reviewing.decide(session, item.id, rng.choice(reviewers), body)
         report.decisions += 1
         report.overrides += review.action == "overridden"
+    session.flush()
+    schedule = demo_data.history_schedule(len(items), utcnow(), rng)
+    backdate_history(session, [item.id for item in items], schedule)
+
+
+def backdate_history(
+    session: Session, item_ids: list[int], schedule: list[tuple[datetime, datetime]]
+) -> None:
+    """Move the past tickets' arrival, recommendation, routing and decision back to the
+    given (arrived, decided) times, so the demo's history spans weeks rather than the
+    second it was loaded in. The audit log keeps the real time of the load."""
+    rows = [
+        {"b_item": item_id, "b_arrived": arrived, "b_decided": decided}
+        for item_id, (arrived, decided) in zip(item_ids, schedule, strict=True)
+    ]
+    item = Item.__table__
+    changes: list[tuple[Any, Any, dict[str, Any]]] = [
+        (item, item.c.id, {"created_at": "b_arrived", "routed_at": "b_arrived",
+                           "decided_at": "b_decided", "updated_at": "b_decided"}),
+        (Recommendation.__table__, Recommendation.__table__.c.item_id, {"created_at": "b_arrived"}),
+        (RoutingRecord.__table__, RoutingRecord.__table__.c.item_id, {"created_at": "b_arrived"}),
+        (Review.__table__, Review.__table__.c.item_id, {"decided_at": "b_decided"}),
+        (ItemEvent.__table__, ItemEvent.__table__.c.item_id, {"created_at": "b_decided"}),
+    ]  # fmt: skip
+    connection = session.connection()
+    for table, item_column, values in changes:
+        statement = (
+            update(table)
+            .where(item_column == bindparam("b_item"))
+            .values({column: bindparam(param) for column, param in values.items()})
+        )
+        connection.execute(statement, rows)
+    session.expire_all()  # the loaded rows still hold the times of the load
 
 
 def train_local_model(session: Session, queue: Queue, report: SeedReport) -> None:

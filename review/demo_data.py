@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 DEMO_PASSWORD = "demo-password"
@@ -331,6 +332,26 @@ def generate_tickets(count: int, first_number: int, seed: int = DEMO_SEED) -> li
 def history_tickets() -> list[DemoTicket]:
     """The tickets reviewers already decided before the demo starts."""
     return generate_tickets(HISTORY_COUNT, FIRST_TICKET_NUMBER)
+
+
+# The past decisions are spread over this many days before the demo starts, so that the
+# dashboard, the drift check and the what-if volumes have a history to show.
+HISTORY_DAYS = 28
+
+
+def history_schedule(
+    count: int, now: datetime, rng: random.Random
+) -> list[tuple[datetime, datetime]]:
+    """(arrived, decided) for each past ticket, oldest first: one to HISTORY_DAYS days ago,
+    arriving in office hours and decided five minutes to four hours later."""
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    schedule = []
+    for index in range(count):
+        days_ago = HISTORY_DAYS - index * HISTORY_DAYS // count
+        arrived = today - timedelta(days=days_ago, hours=-rng.uniform(8, 18))
+        decided = arrived + timedelta(minutes=rng.uniform(5, 240))
+        schedule.append((arrived, min(decided, now)))
+    return schedule
 
 
 def fresh_tickets() -> list[DemoTicket]:

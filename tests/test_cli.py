@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from app import create_app
 from models import Item, ModelVersion, Queue, Review, User
+from models.base import utcnow
 from review import demo_data
 from review.db import db_session
 from review.redis_conn import get_rq_queue
@@ -35,8 +36,17 @@ def statuses(app, queue_slug: str) -> Counter[str]:
 
 def test_users_create_makes_a_user_who_can_log_in(app, runner):
     result = runner.invoke(
-        args=["users", "create", "Lee@Example.com", "--role", "policy_owner",
-              "--password", "s3cret-pass", "--name", "Lee"]
+        args=[
+            "users",
+            "create",
+            "Lee@Example.com",
+            "--role",
+            "policy_owner",
+            "--password",
+            "s3cret-pass",
+            "--name",
+            "Lee",
+        ]
     )
     assert result.exit_code == 0, result.output
     assert "Created policy_owner lee@example.com" in result.output
@@ -65,8 +75,15 @@ def test_users_create_rejects_bad_input_with_exit_code_1(app, runner, args, expe
 def test_users_create_refuses_an_existing_email(app, runner, factory):
     factory.user(email="taken@example.com")
     result = runner.invoke(
-        args=["users", "create", "taken@example.com", "--role", "admin",
-              "--password", "long-enough"]
+        args=[
+            "users",
+            "create",
+            "taken@example.com",
+            "--role",
+            "admin",
+            "--password",
+            "long-enough",
+        ]
     )
     assert result.exit_code == 1
     assert "already exists" in result.output
@@ -123,6 +140,24 @@ def test_seed_demo_builds_a_trained_queue_with_pending_work(app, runner):
     assert actions["approved"] > 150 and actions["overridden"] > 30
     # The model learned something, but the demo's ambiguous tickets keep it from perfection.
     assert model is not None and 0.75 <= model.metrics["accuracy"] < 1.0
+
+
+def test_seed_demo_history_spans_the_past_weeks(app, runner):
+    assert runner.invoke(args=["seed", "demo"]).exit_code == 0
+    now = utcnow()
+    with app.app_context():
+        rows = (
+            db_session()
+            .execute(
+                select(Item.created_at, Review.decided_at).join(Review, Review.item_id == Item.id)
+            )
+            .all()
+        )
+    assert len(rows) == 300
+    days = {(now - decided).days for _, decided in rows}
+    # Spread over four weeks before today, so the dashboard has a history to draw.
+    assert len(days) >= 25 and min(days) >= 0 and max(days) <= demo_data.HISTORY_DAYS
+    assert all(arrived < decided <= now for arrived, decided in rows)
 
 
 def test_seed_demo_twice_changes_nothing_and_says_so(app, runner):
