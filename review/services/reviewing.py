@@ -397,6 +397,13 @@ def conflict_for(session: Session, item: Item, user: User) -> DecisionConflict:
 def _final_label(decision: DecisionInput, item: Item, ai_label: str | None) -> str:
     if decision.action == "override":
         assert decision.label is not None  # parse_decision guarantees it
+        if decision.label == ai_label:
+            # Recorded as an override, it would enter the datasets as a correction of a
+            # label that was right: the training signal would say the opposite of the truth.
+            raise ValidationFailed(
+                f"“{ai_label}” is the AI's own label; approve it instead of overriding",
+                {"label": "is the AI's own label: approve instead, or pick another label"},
+            )
         return decision.label
     if ai_label is None:
         raise ValidationFailed(

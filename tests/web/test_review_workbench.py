@@ -343,3 +343,23 @@ def test_the_next_item_is_prefetched_under_lease_and_comes_with_the_decision(app
         assert db_session().get(Item, next_id).lease_started_at is not None  # shown now
     # item-4 is the last free item: it is left for whoever has nothing, not prefetched.
     assert PREFETCHED.search(answer.text) is None
+
+
+def test_overriding_to_the_ais_own_label_is_refused_next_to_the_label(app, client, factory):
+    support = factory.queue("support")
+    add_items(app, "support", 2, label="approve")
+    login(client, reviewer_in(factory, support).email)
+    html, token = open_review(client, "support")
+    item_id, _ = shown_item(html)
+    answer = post(
+        client,
+        f"/queues/support/items/{item_id}/decision",
+        token,
+        action="override",
+        label="approve",
+        reason_code="wrong_label",
+    )
+    assert answer.status_code == 422
+    assert re.search(r'id="label-error">[^<]*approve instead', answer.text)
+    assert shown_item(answer.text)[0] == item_id  # the same item, still open
+    assert review_count(app) == 0

@@ -100,6 +100,13 @@ def test_override_needs_a_label_and_a_reason_code(client, factory, as_role):
     assert "action" in error_fields(bad_action)
     not_object = client.post(f"/api/v1/items/{item_id}/decision", json=[1], headers=headers)
     assert not_object.status_code == 422
+    # Overriding to the AI's own label would enter the datasets as a correction of a right
+    # answer: refused, naming the field.
+    same_label = _decide(
+        client, headers, item_id, action="override", label="reject", reason_code="wrong_label"
+    )
+    assert same_label.status_code == 422
+    assert "approve" in error_fields(same_label)["label"]
     still_open = client.get(f"/api/v1/items/{item_id}", headers=headers).get_json()
     assert still_open["status"] == "needs_review"
 
