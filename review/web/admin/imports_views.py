@@ -32,6 +32,7 @@ from review.services.import_files import file_format
 from review.web.admin import bp
 from review.web.admin.common import acting_user, queue_or_404
 from review.web.security import roles_required
+from review.web.service_calls import or_flash_back_to
 
 STATUS_TARGET = "import-status"
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024 * 1024
@@ -173,12 +174,8 @@ def confirm(import_id: int):  # type: ignore[no-untyped-def]
     """Write the valid rows (bad ones are skipped; they were reported)."""
     data_import = _import_or_404(import_id)
     session = db_session()
-    try:
+    with or_flash_back_to(url_for(".show_import", import_id=import_id)):
         imports.confirm_import(session, data_import, acting_user())
-    except ServiceError as exc:
-        session.rollback()
-        flash(exc.message, "warning")
-        return redirect(url_for(".show_import", import_id=import_id), 303)
     session.commit()
     _run_or_enqueue(session, data_import, imports.IMPORT_JOB)
     return redirect(url_for(".show_import", import_id=import_id), 303)
@@ -189,12 +186,8 @@ def confirm(import_id: int):  # type: ignore[no-untyped-def]
 def cancel(import_id: int):  # type: ignore[no-untyped-def]
     data_import = _import_or_404(import_id)
     session = db_session()
-    try:
+    with or_flash_back_to(url_for(".show_import", import_id=import_id)):
         imports.cancel_import(session, data_import, acting_user())
-    except ServiceError as exc:
-        session.rollback()
-        flash(exc.message, "warning")
-        return redirect(url_for(".show_import", import_id=import_id), 303)
     session.commit()
     flash(f"Discarded {data_import.original_filename}; nothing was imported.", "success")
     return redirect(url_for(".index"), 303)

@@ -21,6 +21,7 @@ from review.web.exports import bp
 from review.web.exports.downloads import send_target
 from review.web.exports.forms import FIELD_FOR_ERROR, SnapshotForm
 from review.web.security import roles_required
+from review.web.service_calls import or_flash_back_to
 
 # The element that shows a building snapshot's status; htmx polls it while the job runs.
 STATUS_TARGET = "snapshot-status"
@@ -133,12 +134,8 @@ def retry_dataset(snapshot_id: int) -> Response:
     if not form.validate():
         abort(400)
     session = db_session()
-    try:
+    with or_flash_back_to(url_for(".dataset", snapshot_id=snapshot_id)):
         datasets.requeue_snapshot(session, snapshot, _user())
-    except ServiceError as exc:
-        session.rollback()
-        flash(exc.message, "warning")
-        return redirect(url_for(".dataset", snapshot_id=snapshot_id), 303)
     session.commit()
     datasets.enqueue_build(get_rq_queue(), snapshot.id)
     return redirect(url_for(".dataset", snapshot_id=snapshot_id), 303)
@@ -171,12 +168,8 @@ def retrain_dataset(snapshot_id: int) -> Response:
     if not SnapshotForm().validate():  # the CSRF token
         abort(400)
     session = db_session()
-    try:
+    with or_flash_back_to(url_for(".dataset", snapshot_id=snapshot_id)):
         job_id = datasets.request_retrain(session, get_rq_queue(), snapshot, _user(), utcnow())
-    except ServiceError as exc:
-        session.rollback()
-        flash(exc.message, "warning")
-        return redirect(url_for(".dataset", snapshot_id=snapshot_id), 303)
     session.commit()
     if job_id is None:
         flash("The job queue is unreachable; nothing started. Try again in a moment.", "warning")
@@ -205,12 +198,8 @@ def activate_model(snapshot_id: int) -> Response:
         abort(400)
     session = db_session()
     force = request.form.get("force") == "1"
-    try:
+    with or_flash_back_to(url_for(".dataset", snapshot_id=snapshot_id)):
         model = model_versions.activate_candidate(session, snapshot, user=_user(), force=force)
-    except ServiceError as exc:
-        session.rollback()
-        flash(exc.message, "warning")
-        return redirect(url_for(".dataset", snapshot_id=snapshot_id), 303)
     session.commit()
     flash(f"Model v{model.version} is now active for {snapshot.queue.slug}.", "success")
     return redirect(url_for(".dataset", snapshot_id=snapshot_id), 303)
@@ -223,15 +212,19 @@ def download_dataset(snapshot_id: int) -> Response:
     snapshot = _snapshot_or_404(snapshot_id)
     session = db_session()
     settings = datasets.ExportSettings.from_config(current_app.config)
-    try:
-        target = datasets.download_target(
-            session, snapshot, _user(), settings, utcnow(), file=request.args.get("file"), via="web"
-        )
-    except NotFound:
-        abort(404)
-    except ServiceError as exc:  # not ready yet, or expired
-        session.rollback()
-        flash(exc.message, "warning")
-        return redirect(url_for(".dataset", snapshot_id=snapshot_id), 303)
+    # Not ready yet, or expired: back to the snapshot's page with the reason.
+    with or_flash_back_to(url_for(".dataset", snapshot_id=snapshot_id)):
+        try:
+            target = datasets.download_target(
+                session,
+                snapshot,
+                _user(),
+                settings,
+                utcnow(),
+                file=request.args.get("file"),
+                via="web",
+            )
+        except NotFound:
+            abort(404)
     session.commit()
     return send_target(target)
