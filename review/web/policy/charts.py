@@ -68,7 +68,8 @@ def _segments(points: list[tuple[float, float] | None]) -> str:
         joined_before = index > 0 and points[index - 1] is not None
         joined_after = index + 1 < len(points) and points[index + 1] is not None
         if not joined_before and not joined_after:
-            parts.append(f"M{point[0] - _DOT:.1f},{point[1]:.1f} L{point[0] + _DOT:.1f},{point[1]:.1f}")
+            x, y = point
+            parts.append(f"M{x - _DOT:.1f},{y:.1f} L{x + _DOT:.1f},{y:.1f}")
         else:
             parts.append(f"{'L' if joined_before else 'M'}{point[0]:.1f},{point[1]:.1f}")
     return " ".join(parts)
