@@ -2,16 +2,55 @@
 
 Writers only insert; the hash chain is added after commit by the sealer
 (review/services/audit_chain.py), so recording an event never waits on other writers.
+
+An API request names its token on the session (acting_as_token), so the events its user
+causes say which token acted: a leaked token's doings can be told from its owner's.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from models import AuditEvent, User
+
+ACTING_TOKEN_KEY = "audit_acting_token"
+
+
+@dataclass(frozen=True)
+class ActingToken:
+    """The API token a session's work is done with."""
+
+    id: int
+    prefix: str
+    user_id: int
+
+
+@contextmanager
+def acting_as_token(session: Session, token: ActingToken) -> Iterator[None]:
+    """Within the block, events the token's user records on `session` name the token.
+
+    The mark is removed afterwards: a session (or a test's shared one) may serve other
+    requests later, and those must not inherit it.
+    """
+    session.info[ACTING_TOKEN_KEY] = token
+    try:
+        yield
+    finally:
+        session.info.pop(ACTING_TOKEN_KEY, None)
+
+
+def _acting_token(session: Session, user: User | None) -> ActingToken | None:
+    """The session's token if `user` is its owner; system events stay "system"."""
+    token: ActingToken | None = session.info.get(ACTING_TOKEN_KEY)
+    if token is None or user is None or user.id != token.user_id:
+        return None
+    return token
 
 
 def actor_label(user: User | None, token_prefix: str | None = None) -> str:
@@ -43,11 +82,18 @@ def record(
     item_id: int | None = None,
     **details: Any,
 ) -> AuditEvent:
-    """Append one event. `actor` defaults to the user's label, or "system" without a user."""
+    """Append one event. `actor` defaults to the user's label, or "system" without a user.
+
+    When the session acts for an API token of `user`, the label names the token and the
+    details carry its id and prefix.
+    """
+    token = _acting_token(session, user)
+    if token is not None:
+        details = {**details, "token_id": token.id, "token_prefix": token.prefix}
     event = AuditEvent(
         action=action,
         actor_user_id=user.id if user else None,
-        actor=actor or actor_label(user),
+        actor=actor or actor_label(user, token.prefix if token else None),
         queue_id=queue_id,
         item_id=item_id,
         details=_json_safe(details),

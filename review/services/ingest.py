@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Item, Queue
+from models import Item, Queue, User
+from review.services import audit
 from review.services.errors import Conflict, ValidationFailed
 from review.services.routing import RecommendationInput, attach_recommendation, route_item
 
@@ -141,12 +142,15 @@ def parse_ingest_body(body: Any, queue: Queue) -> tuple[list[ItemInput], bool]:
     return items, batch
 
 
-def ingest(session: Session, queue: Queue, items: list[ItemInput]) -> list[IngestResult]:
+def ingest(
+    session: Session, queue: Queue, items: list[ItemInput], user: User | None = None
+) -> list[IngestResult]:
     """Store new items; return existing ones unchanged when the payload matches.
 
     Raises Conflict, writing nothing, when an external_id exists with a different payload.
     Items that bring a recommendation are routed at once; the rest stay `pending` for the
-    worker (or are routed to review at once when the queue has no recommender).
+    worker (or are routed to review at once when the queue has no recommender). With a
+    `user` (an API ingest), the new items are audited as theirs; imports audit their own.
     """
     ids = list({item.external_id for item in items})
     existing = {
@@ -197,4 +201,13 @@ def ingest(session: Session, queue: Queue, items: list[ItemInput]) -> list[Inges
             route_item(session, item, queue, rec)
         elif queue.recommender_kind == "none":
             route_item(session, item, queue, None, ai_status="none")
+    if user is not None and created:
+        audit.record(
+            session,
+            "items.ingested",
+            user=user,
+            queue_id=queue.id,
+            count=len(created),
+            item_ids=[item.id for item in created.values()],
+        )
     return results

@@ -15,6 +15,7 @@ from werkzeug.datastructures import WWWAuthenticate
 
 from models import User
 from review.db import db_session
+from review.services import audit
 from review.services.accounts import SCOPES, token_allows, token_for_secret
 from review.web import rate_limits
 from review.web.api.errors import error_response
@@ -82,7 +83,9 @@ def token_required(
             g.api_user = token.user
             g.api_token_prefix = token.prefix
             g.api_token_id = token.id
-            return view(*args, **kwargs)
+            acting = audit.ActingToken(id=token.id, prefix=token.prefix, user_id=token.user_id)
+            with audit.acting_as_token(session, acting):
+                return view(*args, **kwargs)
 
         return wrapped
 

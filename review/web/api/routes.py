@@ -129,12 +129,12 @@ def _ingest_and_commit(
     """
     for _ in range(len(inputs)):
         try:
-            results = ingest.ingest(session, queue, inputs)
+            results = ingest.ingest(session, queue, inputs, current_api_user())
             session.commit()
             return results
         except IntegrityError:
             session.rollback()
-    results = ingest.ingest(session, queue, inputs)
+    results = ingest.ingest(session, queue, inputs, current_api_user())
     session.commit()
     return results
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import delete, select, update
 
-from models import AuditEvent, Item, User
+from models import ApiToken, AuditEvent, Item, User
 from models.base import utcnow
 from models.webhook import WebhookEvent
 from review.db import db_session
@@ -338,8 +338,15 @@ def test_api_export_downloads_are_audited(app, client, factory):
             .scalars(select(AuditEvent).where(AuditEvent.action == "export.downloaded"))
             .one()
         )
-        assert event.actor == "user:ml@example.com"
-        assert event.details == {"overrides_only": True, "via": "api"}
+        token = db_session().scalars(select(ApiToken).where(ApiToken.user_id == ml.id)).one()
+        # An API action names its token (tests/web/api/test_audit_tokens.py).
+        assert event.actor == f"token:{token.prefix}:ml@example.com"
+        assert event.details == {
+            "overrides_only": True,
+            "via": "api",
+            "token_id": token.id,
+            "token_prefix": token.prefix,
+        }
 
 
 def test_a_long_log_is_verified_by_a_worker_and_the_page_shows_its_report(app, client, admin, csrf):
