@@ -10,13 +10,15 @@ last active admin cannot be deactivated or demoted by anyone.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from models import Invitation, User
+from models import ApiToken, Invitation, User
 from models.base import utcnow
 from models.user import ROLES
 from review.services import accounts, audit
@@ -30,6 +32,40 @@ MIN_PASSWORD = 8
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.is_active.desc(), User.email)))
+
+
+@dataclass
+class PersonTokens:
+    """One user's API tokens as the people page shows them: the live ones listed, the
+    revoked or expired ones only counted (they can do nothing; /admin/tokens lists them)."""
+
+    live: list[ApiToken] = field(default_factory=list)
+    ended: int = 0
+
+
+def tokens_by_user(session: Session, user_ids: Iterable[int]) -> dict[int, PersonTokens]:
+    """Each listed user's tokens, read in one query; users without tokens are absent.
+
+    "Live" is the token's own state (not revoked, not expired): a deactivated user's live
+    tokens are listed, since reactivating the user makes them work again.
+    """
+    ids = list(user_ids)
+    if not ids:
+        return {}
+    now = utcnow()
+    query = (
+        select(ApiToken)
+        .where(ApiToken.user_id.in_(ids))
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    )
+    found: dict[int, PersonTokens] = {}
+    for token in session.scalars(query):
+        tokens = found.setdefault(token.user_id, PersonTokens())
+        if token.revoked_at is None and (token.expires_at is None or token.expires_at > now):
+            tokens.live.append(token)
+        else:
+            tokens.ended += 1
+    return found
 
 
 def get_user(session: Session, user_id: int) -> User:

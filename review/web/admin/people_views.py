@@ -21,9 +21,11 @@ def _render_people(
     status: int = 200,
 ):  # type: ignore[no-untyped-def]
     session = db_session()
+    users = people.list_users(session)
     return render_template(
         "admin/people.html",
-        users=people.list_users(session),
+        users=users,
+        tokens=people.tokens_by_user(session, [user.id for user in users]),
         invitations=people.pending_invitations(session),
         roles=ROLES,
         errors=errors or {},
