@@ -9,14 +9,19 @@ For a queue with `ai_batch` on, at half the price of one call per item:
    Transient errors are retried by RQ; when retries run out the items go to people.
 3. poll_batch asks for the batch's status every AI_BATCH_POLL_SECONDS; once it has ended,
    each result is matched to its item by custom_id and attached exactly as a call's answer
-   would be (same validation, cost at the batch price). Errored, expired and canceled
-   requests send their item to people with the reason kept.
+   would be (same validation, cost at the batch price). A request that errored on the
+   provider's side (overloaded, api_error...) gets one more attempt: its item stays
+   pending, marked RETRYING, and goes through the recommend job again (the next batch,
+   or a single call if the queue left batch mode). A second error, an error no retry
+   can fix (invalid request...), and expired or canceled requests send the item to
+   people with the reason kept.
 
 Nothing is lost with Redis: the batch and its items are in the database. The sweeper
-re-enqueues pending items; `collect` finds those that a batch holds and makes sure that
-batch is polled, which also revives a poll job lost with a killed worker or a flushed
-Redis. Polling is idempotent: the batch row is locked while its results are attached and
-marked ended in the same transaction, so a second run attaches nothing.
+leaves the items of a batch in progress pending and makes sure that batch is polled,
+which revives a poll job lost with a killed worker or a flushed Redis; other pending
+items it re-enqueues (`collect` also makes sure a batch holding any of them is polled).
+Polling is idempotent: the batch row is locked while its results are attached and marked
+ended in the same transaction, so a second run attaches nothing.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from models import AiBatch, Item, Queue
 from models.base import utcnow
 from review.db import get_database
 from review.redis_conn import get_redis, get_rq_queue
-from review.services import ai_batches, ai_budget, recommending
+from review.services import ai_batches, ai_budget, pipeline, recommending
 from workers import claude_jobs
 from workers.recommenders import claude
 
@@ -45,6 +50,10 @@ log = logging.getLogger(__name__)
 
 SUBMIT_JOB = "workers.claude_batch.submit_batch"
 POLL_JOB = "workers.claude_batch.poll_batch"
+# A request that errored for a transient reason is sent once more; then it goes to people.
+MAX_BATCH_ATTEMPTS = 2
+# ai_status of a pending item whose batch request errored and waits for its next attempt.
+RETRYING = "batch_retry"
 
 
 def _config(name: str, default: float) -> float:
@@ -184,6 +193,7 @@ def _submit(queue_id: int, settings: claude_jobs.ClaudeSettings) -> int | None:
         requests = {
             custom_id(item.id): claude.build_request(session, queue, item) for item in items
         }
+        attempts = {item.id: 2 if item.ai_status == RETRYING else 1 for item in items}
         item_ids = [item.id for item in items]
         session.rollback()  # no transaction stays open during the call
     first = next(iter(requests.values()))
@@ -207,7 +217,9 @@ def _submit(queue_id: int, settings: claude_jobs.ClaudeSettings) -> int | None:
             model=first.model,
             prompt_version=first.prompt_version,
             requests={
-                custom_id(item_id): claude.batch_entry(requests[custom_id(item_id)], item_id)
+                custom_id(item_id): claude.batch_entry(
+                    requests[custom_id(item_id)], item_id, attempts[item_id]
+                )
                 for item_id in item_ids
             },
         )
@@ -284,14 +296,21 @@ def _attach_results(batch_id: int, results: dict[str, Any]) -> str:
             return "done"
         latency_ms = (utcnow() - batch.created_at).total_seconds() * 1000
         tally: Counter[str] = Counter()
+        retry_ids = []
         for cid, entry in batch.requests.items():
-            tally[_attach_one(session, batch, entry, results.get(cid), latency_ms)] += 1
+            outcome = _attach_one(session, batch, entry, results.get(cid), latency_ms)
+            tally[outcome] += 1
+            if outcome == RETRYING:
+                retry_ids.append(int(entry["item_id"]))
         batch.status = ai_batches.ENDED
         batch.ended_at = utcnow()
         failed = {k: v for k, v in tally.items() if k != "succeeded"}
         batch.error = ", ".join(f"{v} {k}" for k, v in sorted(failed.items())) or None
         session.commit()
     log.info("batch %d ended: %s", batch_id, dict(tally))
+    # After the commit: the batch no longer holds them, so the next batch may take them.
+    if retry_ids and not pipeline.enqueue_recommendations(get_rq_queue(), retry_ids):
+        log.warning("batch %d: %d items to retry wait for the sweeper", batch_id, len(retry_ids))
     return "ended"
 
 
@@ -333,8 +352,7 @@ def _attach_one(
             session, item.queue, item, "unavailable", f"{outcome.failure_kind}: {outcome.failure}"
         )
     elif kind == "errored":
-        error = f"batch_errored: {claude.batch_error_text(result)}"
-        recommending.route_failed(session, item.queue, item, "unavailable", error)
+        return _errored(session, item, entry, result)
     elif kind in ("expired", "canceled"):
         error = f"batch_{kind}: the provider {kind} the request before answering it"
         recommending.route_failed(session, item.queue, item, "unavailable", error)
@@ -342,6 +360,22 @@ def _attach_one(
         error = "batch_missing: the batch's results did not include this item"
         recommending.route_failed(session, item.queue, item, "unavailable", error)
     return kind
+
+
+def _errored(session: Session, item: Item, entry: dict[str, Any], result: Any) -> str:
+    """Keep the item for one more attempt if its error may pass (returns RETRYING), or
+    send it to people (returns "errored")."""
+    error = f"batch_errored: {claude.batch_error_text(result)}"
+    attempt = int(entry.get("attempt", 1))
+    if claude.batch_error_is_transient(result) and attempt < MAX_BATCH_ATTEMPTS:
+        item.ai_status = RETRYING
+        item.ai_error = f"{error} (attempt {attempt} of {MAX_BATCH_ATTEMPTS})"[:2000]
+        log.info("item %d: batch request errored (%s); trying once more", item.id, error)
+        return RETRYING
+    if attempt > 1:
+        error = f"{error} (attempt {attempt} of {MAX_BATCH_ATTEMPTS})"
+    recommending.route_failed(session, item.queue, item, "unavailable", error)
+    return "errored"
 
 
 def _write_off(batch_id: int, reason: str) -> str:

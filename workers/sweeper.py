@@ -5,6 +5,8 @@ then marks the job failed/abandoned, but the item is still pending), or when a j
 lost. Every SWEEP_INTERVAL_SECONDS one worker host (whoever wins a Redis lock) enqueues
 recommend jobs for pending items untouched for SWEEP_PENDING_AFTER_SECONDS. The recommend
 job skips items no longer pending, so a spurious re-enqueue costs a little work, nothing more.
+Items inside a Message Batch still in progress are not re-enqueued; their batch's poll is
+revived instead (workers/claude_batch.py).
 The same sweep re-enqueues decision webhook events whose delivery job was lost
 (workers/webhook_jobs.py).
 """
@@ -18,6 +20,7 @@ from datetime import timedelta
 
 from flask import Flask
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -26,7 +29,9 @@ from models import Item
 from models.base import utcnow
 from review.db import get_database
 from review.redis_conn import get_redis, get_rq_queue
+from review.services import ai_batches
 from review.services.pipeline import enqueue_recommendations
+from workers import claude_batch
 from workers.audit_jobs import seal_in_app
 from workers.webhook_jobs import sweep_webhooks
 
@@ -43,6 +48,12 @@ SWEEP_LOCK = threading.Lock()
 def sweep_once(session: Session, rq_queue: Queue, older_than_seconds: float) -> int:
     """Enqueue recommend jobs for pending items not updated for `older_than_seconds`.
 
+    Items that a Message Batch in progress holds are not stuck but waiting for it: they
+    are left alone, and the sweep only makes sure their batch is being polled (which
+    revives a poll job lost with a killed worker or a flushed Redis; the poll attaches
+    the answers, or writes the batch off and sends its items to people). Items of a batch
+    past its give-up time count as stuck again.
+
     The swept items' updated_at is bumped and committed *before* enqueueing: a job that
     starts at once must not find them locked by this transaction, and a backlog that is
     merely slow is not swept again until another full cutoff has passed. Returns how
@@ -50,14 +61,17 @@ def sweep_once(session: Session, rq_queue: Queue, older_than_seconds: float) -> 
     """
     now = utcnow()
     cutoff = now - timedelta(seconds=older_than_seconds)
-    ids = list(
+    held = ai_batches.items_in_live_batches(session, now - claude_batch.give_up_after())
+    pending = list(
         session.scalars(
             select(Item.id)
             .where(Item.status == "pending", Item.updated_at < cutoff)
             .order_by(Item.id)
-            .limit(MAX_ITEMS_PER_SWEEP)
+            .limit(MAX_ITEMS_PER_SWEEP + len(held))
         )
     )
+    ids = [item_id for item_id in pending if item_id not in held][:MAX_ITEMS_PER_SWEEP]
+    _keep_polling(sorted({held[item_id] for item_id in pending if item_id in held}))
     if not ids:
         return 0
     for start in range(0, len(ids), 1000):
@@ -72,6 +86,17 @@ def sweep_once(session: Session, rq_queue: Queue, older_than_seconds: float) -> 
         return 0
     log.info("re-enqueued %d pending items", len(ids))
     return len(ids)
+
+
+def _keep_polling(batch_ids: list[int]) -> None:
+    """Start a poll chain for each batch that has none (a live chain is left as it is)."""
+    try:
+        revived = [batch_id for batch_id in batch_ids if claude_batch.schedule_poll(batch_id)]
+    except RedisError as exc:  # the next sweep tries again
+        log.warning("cannot check that batches %s are polled: %s", batch_ids, exc)
+        return
+    if revived:
+        log.info("polling batches %s again (their poll jobs were lost)", revived)
 
 
 def lock_key(rq_queue: Queue) -> str:

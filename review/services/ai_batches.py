@@ -8,6 +8,7 @@ killed, Redis restarted) is found here again. None of these functions commits.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -19,17 +20,28 @@ IN_PROGRESS = "in_progress"
 ENDED = "ended"
 
 
-def in_flight_items(session: Session, queue_id: int) -> dict[int, int]:
-    """{item id: ai_batches id} for the items of the queue's batches still in progress."""
+def _held(session: Session, *conditions: Any) -> dict[int, int]:
     found: dict[int, int] = {}
     for batch_id, requests in session.execute(
-        select(AiBatch.id, AiBatch.requests).where(
-            AiBatch.queue_id == queue_id, AiBatch.status == IN_PROGRESS
-        )
+        select(AiBatch.id, AiBatch.requests).where(AiBatch.status == IN_PROGRESS, *conditions)
     ):
         for entry in requests.values():
             found[int(entry["item_id"])] = batch_id
     return found
+
+
+def in_flight_items(session: Session, queue_id: int) -> dict[int, int]:
+    """{item id: ai_batches id} for the items of the queue's batches still in progress."""
+    return _held(session, AiBatch.queue_id == queue_id)
+
+
+def items_in_live_batches(session: Session, sent_after: datetime) -> dict[int, int]:
+    """{item id: ai_batches id} for every queue's batches in progress sent after `sent_after`.
+
+    A batch older than that should have been written off by its poll; its items are not
+    counted as held, so whoever asks (the sweeper) treats them as stuck.
+    """
+    return _held(session, AiBatch.created_at > sent_after)
 
 
 def items_to_submit(session: Session, queue: Queue, limit: int) -> list[Item]:

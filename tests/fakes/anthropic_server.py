@@ -11,7 +11,9 @@ Each /v1/messages request takes the next scripted behaviour, or the default one:
 Message Batches: POST /v1/messages/batches stores the requests; the batch ends when
 `end_batches()` is called (or at once with `batches_end_immediately`), and its results
 answer each request with the behaviour scripted for its custom_id in `batch_outcomes`
-("ok", "errored", "expired", "canceled"; default "ok").
+("ok", "expired", "canceled", or an error: "errored" (api_error), "overloaded",
+"invalid_request"; default "ok"). A list scripts successive batches: each batch that
+carries the custom_id takes the next one, and the last one stays.
 
 By hand: `python -m tests.fakes.anthropic_server --port 8765`, then
 `ANTHROPIC_BASE_URL=http://127.0.0.1:8765 ANTHROPIC_API_KEY=fake`. Switch behaviour with
@@ -35,6 +37,11 @@ ERRORS = {
     500: ("api_error", "Internal server error."),
     529: ("overloaded_error", "Overloaded."),
 }
+BATCH_ERRORS = {
+    "errored": ERRORS[500],
+    "overloaded": ERRORS[529],
+    "invalid_request": ("invalid_request_error", "max_tokens: must be at most 8192."),
+}
 
 
 class FakeAnthropic:
@@ -48,7 +55,7 @@ class FakeAnthropic:
         self.slow_seconds = 5.0
         self.requests: list[dict[str, Any]] = []
         self.batches: dict[str, dict[str, Any]] = {}
-        self.batch_outcomes: dict[str, str] = {}
+        self.batch_outcomes: dict[str, str | list[str]] = {}
         self.batches_end_immediately = False
         self._ids = itertools.count(1)
         self._cached_systems: set[str] = set()
@@ -127,6 +134,13 @@ class FakeAnthropic:
             },
         }
 
+    def _take_outcome(self, custom_id: str) -> str:
+        """The scripted outcome for this custom_id in a new batch (called under the lock)."""
+        scripted = self.batch_outcomes.get(custom_id, "ok")
+        if isinstance(scripted, list):
+            return scripted.pop(0) if len(scripted) > 1 else scripted[0]
+        return scripted
+
     def create_batch(self, body: dict[str, Any], base_url: str) -> dict[str, Any]:
         batch_id = f"msgbatch_fake_{next(self._ids)}"
         batch = {
@@ -138,6 +152,9 @@ class FakeAnthropic:
             "expires_at": "2026-01-02T00:00:00Z",
         }
         with self.lock:
+            batch["outcomes"] = {
+                r["custom_id"]: self._take_outcome(r["custom_id"]) for r in body["requests"]
+            }
             self.batches[batch_id] = batch
         return self.batch_view(batch_id, base_url)
 
@@ -153,8 +170,9 @@ class FakeAnthropic:
             "expired": 0,
         }
         if ended:
-            for request in batch["requests"]:
-                outcome = self.batch_outcomes.get(request["custom_id"], "ok")
+            for outcome in batch["outcomes"].values():
+                if outcome in BATCH_ERRORS:
+                    outcome = "errored"
                 counts["succeeded" if outcome == "ok" else outcome] += 1
         return {
             "id": batch_id,
@@ -171,17 +189,19 @@ class FakeAnthropic:
 
     def batch_results(self, batch_id: str) -> str:
         lines = []
-        for request in self.batches[batch_id]["requests"]:
-            outcome = self.batch_outcomes.get(request["custom_id"], "ok")
+        batch = self.batches[batch_id]
+        for request in batch["requests"]:
+            outcome = batch["outcomes"][request["custom_id"]]
             if outcome == "ok":
                 _, message = self.message(request["params"], "ok")
                 result: dict[str, Any] = {"type": "succeeded", "message": message}
-            elif outcome == "errored":
+            elif outcome in BATCH_ERRORS:
+                error_type, error_message = BATCH_ERRORS[outcome]
                 result = {
                     "type": "errored",
                     "error": {
                         "type": "error",
-                        "error": {"type": "api_error", "message": "Internal server error."},
+                        "error": {"type": error_type, "message": error_message},
                     },
                 }
             else:

@@ -250,12 +250,13 @@ def as_recommendation(
 # -- Message Batches -----------------------------------------------------------------
 
 
-def batch_entry(request: ClaudeRequest, item_id: int) -> dict[str, Any]:
+def batch_entry(request: ClaudeRequest, item_id: int, attempt: int = 1) -> dict[str, Any]:
     """What the poll job needs to check and store this request's answer later: the item,
-    its labels, the item text as sent (for quotes) and the prompt as it left (for audit)."""
+    which attempt for it this is, its labels, the item text as sent (for quotes) and the
+    prompt as it left (for audit)."""
     return {
         "item_id": item_id,
-        "attempt": 1,
+        "attempt": attempt,
         "labels": request.labels,
         "source_text": request.source_text,
         "prompt": request.audit_text(),
@@ -305,9 +306,25 @@ def batch_results(client: Any, batch_id: str) -> dict[str, Any]:
         raise classify_error(exc) from exc
 
 
+def _batch_error(result: Any) -> Any:
+    return getattr(getattr(result, "error", None), "error", None)
+
+
 def batch_error_text(result: Any) -> str:
     """Why an errored batch request failed, as "<error type>: <message>"."""
-    error = getattr(getattr(result, "error", None), "error", None)
+    error = _batch_error(result)
     if error is None:
         return "the provider gave no reason"
     return f"{getattr(error, 'type', 'error')}: {getattr(error, 'message', '')}"
+
+
+# Errors of the provider's side that another attempt may not meet; the rest (invalid
+# request, authentication, permission, too large...) would fail the same way again.
+TRANSIENT_BATCH_ERRORS = frozenset(
+    {"api_error", "overloaded_error", "rate_limit_error", "timeout_error"}
+)
+
+
+def batch_error_is_transient(result: Any) -> bool:
+    """True if an errored batch request failed for a reason a later attempt may not meet."""
+    return getattr(_batch_error(result), "type", None) in TRANSIENT_BATCH_ERRORS
