@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from models import Item, ItemEvent, RoutingRecord
 from review.services.routing import reviewer_facing_reason
@@ -39,7 +39,10 @@ def _event_text(event: ItemEvent) -> str:
 
 
 def item_history(session: Session, item: Item) -> list[HistoryEntry]:
-    """Everything recorded about the item, oldest first (comments are included verbatim)."""
+    """Everything recorded about the item, oldest first (comments are included verbatim).
+
+    Two queries whatever the item's story: joined loads, where select-in loads of the
+    policy versions and the people would add queries to every review screen."""
     entries = [HistoryEntry(item.created_at, "received", None, "received")]
     if item.recommendation is not None:
         rec = item.recommendation
@@ -54,7 +57,7 @@ def item_history(session: Session, item: Item) -> list[HistoryEntry]:
     routings = session.scalars(
         select(RoutingRecord)
         .where(RoutingRecord.item_id == item.id)
-        .options(selectinload(RoutingRecord.policy_version))
+        .options(joinedload(RoutingRecord.policy_version))
         .order_by(RoutingRecord.id)
     )
     for routing in routings:
@@ -71,7 +74,7 @@ def item_history(session: Session, item: Item) -> list[HistoryEntry]:
     events = session.scalars(
         select(ItemEvent)
         .where(ItemEvent.item_id == item.id)
-        .options(selectinload(ItemEvent.user))
+        .options(joinedload(ItemEvent.user))
         .order_by(ItemEvent.id.desc())
         .limit(MAX_ENTRIES)
     )

@@ -1,0 +1,47 @@
+"""The decision round trip stays a fixed, small number of SQL statements, whatever the
+item's story: each statement is a round trip a reviewer waits for, sixteen reviewers at
+once (bench/review.py measures the time; this guards the count, which does not wobble)."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import event
+
+from tests.conftest import login
+from tests.web.test_review_workbench import open_review, post
+from tests.web.ui_helpers import add_items, reviewer_in, shown_item
+
+# Statements of one decision with the next item shown and another prefetched: the user,
+# the queue with the membership check, the item, the idempotency key, the decision's
+# update and its three rows (review, event, audit), the webhook check, the held leases
+# with their recommendations, the shown item's lease start, the top priorities, the
+# prefetch claim, the shown item's history (routings, events) and the recommendation of
+# the item prefetched.
+MOST_STATEMENTS = 16
+
+
+def test_a_decision_with_the_next_item_takes_at_most_sixteen_statements(app, client, factory):
+    support = factory.queue("support")
+    add_items(app, "support", 6)  # recommended and routed: each has a routing record
+    login(client, reviewer_in(factory, support).email)
+    html, token = open_review(client, "support")
+    statements: list[str] = []
+    engine = app.extensions["db"].engine
+    event.listen(
+        engine, "before_cursor_execute", lambda *args: statements.append(args[2].split()[0])
+    )
+    for _ in range(3):
+        item_id, external_id = shown_item(html)
+        statements.clear()
+        key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', html).group(1)
+        answer = post(
+            client,
+            f"/queues/support/items/{item_id}/decision",
+            token,
+            action="approve",
+            idempotency_key=key,
+        )
+        assert f"Saved {external_id}" in answer.text
+        assert len(statements) <= MOST_STATEMENTS, statements
+        html = answer.text
