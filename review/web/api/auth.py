@@ -81,8 +81,6 @@ def token_required(
                     {"scope": f"needs {scope}; the token has {', '.join(token.scopes) or 'none'}"},
                 )
             g.api_user = token.user
-            g.api_token_prefix = token.prefix
-            g.api_token_id = token.id
             acting = audit.ActingToken(id=token.id, prefix=token.prefix, user_id=token.user_id)
             with audit.acting_as_token(session, acting):
                 return view(*args, **kwargs)
