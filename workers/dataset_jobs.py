@@ -44,7 +44,9 @@ def run_build(database: Database, settings: datasets.ExportSettings, snapshot_id
 
     def progress(done: int, total: int) -> None:
         nonlocal last_write
-        if done and done < total and time.monotonic() - last_write < PROGRESS_INTERVAL_SECONDS:
+        # The first and the last report always go out; a total of 0 is not known yet.
+        in_between = done and (done < total or not total)
+        if in_between and time.monotonic() - last_write < PROGRESS_INTERVAL_SECONDS:
             return
         last_write = time.monotonic()
         with database.session() as progress_session:

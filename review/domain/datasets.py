@@ -105,7 +105,7 @@ _REVIEWER, _POLICY_VERSION, _AUDIT, _DECIDED_AT, _SPLIT = (
 
 def split_for(item_id: int) -> str:
     """`eval` for about EVAL_FRACTION of item ids, `train` for the rest; never changes."""
-    digest = hashlib.sha256(f"split:{item_id}".encode()).digest()
+    digest = hashlib.sha256(b"split:%d" % item_id).digest()  # bytes %: no str to encode
     bucket = int.from_bytes(digest[:8], "big") % _SPLIT_BUCKETS
     return "eval" if bucket < EVAL_FRACTION * _SPLIT_BUCKETS else "train"
 
@@ -122,7 +122,9 @@ def reviewer_pseudonym(secret: str, user_id: int) -> str:
 
 @dataclass
 class DatasheetStats:
-    """Counts over a snapshot's rows, accumulated one row at a time while it is written."""
+    """Counts over a snapshot's rows, accumulated one row at a time while it is written.
+    Timestamps may be datetimes or their ISO 8601 text (the exporter's form), not mixed:
+    that text, all in UTC, sorts in time order."""
 
     rows: int = 0
     overrides: int = 0
@@ -215,8 +217,9 @@ class DatasheetStats:
         }
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def _iso(value: datetime | str | None) -> str | None:
+    """ISO 8601 text of a timestamp given as a datetime or already as that text."""
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 @dataclass(frozen=True)

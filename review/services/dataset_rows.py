@@ -7,17 +7,34 @@ same rows today and in a year. Filters (scope, labels, time range) narrow that f
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, Select, Text, case, cast, false, func, select, text
-from sqlalchemy.orm import Session
+import psycopg
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    Text,
+    case,
+    cast,
+    false,
+    func,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.orm import Session, aliased
 
 from models import Item, PolicyVersion, Queue, Recommendation, Review, RoutingRecord, User
 from review.domain.datasets import reviewer_pseudonym, split_for
+from review.services.dataset_prefetch import prefetched
+from review.services.dataset_writers import iso_timestamps
 from review.services.errors import ValidationFailed
 
 # overrides: corrections on items the policy sent to people; human: every decision on
@@ -146,16 +163,17 @@ def capture_watermark(session: Session) -> tuple[int, int]:
     return int(high_review or 0), int(high_routing or 0)
 
 
-def selection_columns() -> tuple[Any, Any]:
-    """SQL for (audit, inclusion_probability) of a row, from its routing record.
+def selection_columns(routing: Any = RoutingRecord) -> tuple[Any, Any]:
+    """SQL for (audit, inclusion_probability) of a row, from its routing record
+    (`routing`: the RoutingRecord entity or an alias of it).
 
     The one place that knows where these come from: routing_records.audit and
     .inclusion_probability when the policy records them, else (an older schema) no audits
     and probability 1 for an item a person was meant to see, 0 for an auto-approval.
     """
-    routed_to_person = case((RoutingRecord.route == "auto_approve", 0.0), else_=1.0)
-    audit_column = getattr(RoutingRecord, "audit", None)
-    probability_column = getattr(RoutingRecord, "inclusion_probability", None)
+    routed_to_person = case((routing.route == "auto_approve", 0.0), else_=1.0)
+    audit_column = getattr(routing, "audit", None)
+    probability_column = getattr(routing, "inclusion_probability", None)
     audit = func.coalesce(audit_column, false()) if audit_column is not None else false()
     probability = (
         func.coalesce(probability_column, routed_to_person)
@@ -165,51 +183,84 @@ def selection_columns() -> tuple[Any, Any]:
     return audit, probability
 
 
-def rows_query(queue_id: int, flt: SnapshotFilter, mark: Watermark, named: bool) -> Select[Any]:
-    """The snapshot's rows in review-id order (columns as _to_row expects them)."""
-    audit, probability = selection_columns()
-    # Each item's latest routing as of the watermark, aggregated once for the whole snapshot:
-    # PostgreSQL hashes it, where a correlated max() per row ran twice per row (a million
-    # rows: two million index probes).
-    latest_routing = (
-        select(RoutingRecord.item_id, func.max(RoutingRecord.id).label("routing_id"))
-        .where(RoutingRecord.id <= mark.high_routing_id)
-        .group_by(RoutingRecord.item_id)
-        .subquery("latest_routing")
-    )
-    query = (
-        select(
-            Review.id,
-            Review.item_id,
-            Item.external_id,
-            # The payload's JSON text as stored: no parse and re-encode per row.
-            cast(Item.payload, Text),
-            Recommendation.label,
-            Recommendation.confidence,
-            Recommendation.source,
-            Recommendation.model,
-            Recommendation.model_version,
-            Review.final_label,
-            Review.action,
-            Review.reason_code,
-            Review.comment,
-            User.email if named else Review.reviewer_id,
-            Review.seconds_on_item,
-            PolicyVersion.version,
-            RoutingRecord.route,
-            RoutingRecord.threshold,
-            audit,
-            probability,
-            Item.created_at,
-            RoutingRecord.created_at,
-            Review.decided_at,
+# datetime.isoformat of a UTC timestamp, made by PostgreSQL (session time zone UTC): the
+# fraction is left out when it is zero, as isoformat does.
+_ISO_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'
+
+
+def _iso_text(column: Any) -> Any:
+    return func.replace(func.to_char(column, _ISO_FORMAT), ".000000+", "+")
+
+
+def _latest_routing(mark: Watermark, lateral: bool) -> tuple[Any, Any]:
+    """(routing, join condition): each row's latest routing record as of the watermark,
+    found by an index probe per row, so that PostgreSQL streams rows in review-id order
+    as it reads them (a grouped subquery joined by hash had to be built whole, and the
+    result sorted, before the first row). LATERAL, PostgreSQL's, reads the record in one
+    probe; elsewhere the latest id is looked up, then its record (a fifth more time)."""
+    if lateral:
+        latest = (
+            select(RoutingRecord)
+            .where(
+                RoutingRecord.item_id == Review.item_id, RoutingRecord.id <= mark.high_routing_id
+            )
+            .order_by(RoutingRecord.id.desc())
+            .limit(1)
+            .lateral("latest_routing")
         )
+        return aliased(RoutingRecord, latest), true()
+    latest_id = aliased(RoutingRecord)
+    highest = (
+        select(func.max(latest_id.id))
+        .where(latest_id.item_id == Review.item_id, latest_id.id <= mark.high_routing_id)
+        .scalar_subquery()
+    )
+    return RoutingRecord, RoutingRecord.id == highest
+
+
+def rows_query(
+    queue_id: int, flt: SnapshotFilter, mark: Watermark, named: bool, *, postgresql: bool = False
+) -> Select[Any]:
+    """The snapshot's rows in review-id order (columns as RowBuilder expects them).
+
+    With `postgresql` the SQL is PostgreSQL's own: LATERAL, and the timestamps as the ISO
+    8601 text datetime.isoformat writes (cheaper to read and write out than datetimes)."""
+    routing, routing_join = _latest_routing(mark, lateral=postgresql)
+    audit, probability = selection_columns(routing)
+    timestamps: list[Any] = [Item.created_at, routing.created_at, Review.decided_at]
+    if postgresql:
+        timestamps = [_iso_text(column) for column in timestamps]
+    columns: list[Any] = [
+        Review.id,
+        Review.item_id,
+        Item.external_id,
+        # The payload's JSON text as stored: no parse and re-encode per row.
+        cast(Item.payload, Text),
+        Recommendation.label,
+        Recommendation.confidence,
+        Recommendation.source,
+        Recommendation.model,
+        Recommendation.model_version,
+        Review.final_label,
+        Review.action,
+        Review.reason_code,
+        Review.comment,
+        User.email if named else Review.reviewer_id,
+        Review.seconds_on_item,
+        PolicyVersion.version,
+        routing.route,
+        routing.threshold,
+        audit,
+        probability,
+        *timestamps,
+    ]
+    query = (
+        select(*columns)
         .select_from(Review)
         .join(Item, Item.id == Review.item_id)
         .outerjoin(Recommendation, Recommendation.item_id == Review.item_id)
-        .outerjoin(latest_routing, latest_routing.c.item_id == Review.item_id)
-        .outerjoin(RoutingRecord, RoutingRecord.id == latest_routing.c.routing_id)
-        .outerjoin(PolicyVersion, PolicyVersion.id == RoutingRecord.policy_version_id)
+        .outerjoin(routing, routing_join)
+        .outerjoin(PolicyVersion, PolicyVersion.id == routing.policy_version_id)
         .where(
             Item.queue_id == queue_id,
             Review.id > mark.low_review_id,
@@ -220,6 +271,87 @@ def rows_query(queue_id: int, flt: SnapshotFilter, mark: Watermark, named: bool)
     if named:
         query = query.join(User, User.id == Review.reviewer_id)
     return _filtered(query, flt, audit)
+
+
+def count_query(queue_id: int, flt: SnapshotFilter, mark: Watermark) -> Select[Any]:
+    """How many rows rows_query returns. Only what the filters read is joined, and each
+    item's latest routing is aggregated once for all (PostgreSQL hashes it): counting
+    through rows_query's per-row probes took twice as long."""
+    audit, _ = selection_columns()
+    latest_routing = (
+        select(RoutingRecord.item_id, func.max(RoutingRecord.id).label("routing_id"))
+        .where(RoutingRecord.id <= mark.high_routing_id)
+        .group_by(RoutingRecord.item_id)
+        .subquery("latest_routing")
+    )
+    query = (
+        select(func.count())
+        .select_from(Review)
+        .join(Item, Item.id == Review.item_id)
+        .outerjoin(latest_routing, latest_routing.c.item_id == Review.item_id)
+        .outerjoin(RoutingRecord, RoutingRecord.id == latest_routing.c.routing_id)
+        .where(
+            Item.queue_id == queue_id,
+            Review.id > mark.low_review_id,
+            Review.id <= mark.high_review_id,
+        )
+    )
+    return _filtered(query, flt, audit)
+
+
+class RowCount:
+    """The number of rows of a count query, as the session's transaction sees them.
+
+    On PostgreSQL it is counted by a second connection that imports the session's
+    snapshot (pg_export_snapshot), in a thread, while the session reads the rows: the
+    count took a second and a half on a million rows, all of it before the first row.
+    Elsewhere it is counted at once. The session must be in a REPEATABLE READ transaction.
+    """
+
+    def __init__(self, session: Session, query: Select[Any]) -> None:
+        self._value: int | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if session.get_bind().dialect.name != "postgresql":
+            self._value = int(session.scalar(query) or 0)
+            return
+        snapshot = session.scalar(text("SELECT pg_export_snapshot()"))
+        self._thread = threading.Thread(
+            target=self._count, args=(session.get_bind(), str(snapshot), query), daemon=True
+        )
+        self._thread.start()
+
+    def _count(self, engine: Engine, snapshot: str, query: Select[Any]) -> None:
+        try:
+            with engine.connect() as connection:
+                connection.execution_options(isolation_level="REPEATABLE READ")
+                with connection.begin():
+                    # Must be the transaction's first statement; the name comes from PostgreSQL.
+                    connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                    # One process: in parallel each worker aggregated the routing records
+                    # again (three times the CPU), taken from the export running alongside.
+                    connection.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+                    self._value = int(connection.scalar(query) or 0)
+        except BaseException as error:  # noqa: BLE001  raised by result()
+            self._error = error
+
+    def known(self) -> int | None:
+        """The count if it is done, else None (without waiting)."""
+        if self._thread is not None and self._thread.is_alive():
+            return None
+        return self._value
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def result(self) -> int:
+        """The count, waiting for it; raises what went wrong while counting."""
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
 
 
 def _filtered(query: Select[Any], flt: SnapshotFilter, audit: Any) -> Select[Any]:
@@ -234,10 +366,6 @@ def _filtered(query: Select[Any], flt: SnapshotFilter, audit: Any) -> Select[Any
     if flt.decided_to is not None:
         query = query.where(Review.decided_at < flt.decided_to)
     return query
-
-
-def count_query(rows: Select[Any]) -> Select[Any]:
-    return select(func.count()).select_from(rows.order_by(None).subquery())
 
 
 class RowBuilder:
@@ -275,14 +403,16 @@ def iter_column_batches(
     session: Session, query: Select[Any], build: RowBuilder, batch_size: int
 ) -> Iterator[list[Sequence[Any]]]:
     """The query's rows as SCHEMA-ordered columns, `batch_size` rows at a time, in the
-    session's transaction; memory stays flat whatever the row count."""
+    session's transaction, timestamps as ISO 8601 text; memory stays flat whatever the row
+    count. On PostgreSQL the query must have been built with postgresql=True."""
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        batches = _postgresql_batches(connection, query, batch_size)
-    else:
-        batches = _core_batches(connection, query, batch_size)
-    for rows in batches:
-        yield build.columns(rows)
+    if connection.dialect.name != "postgresql":
+        for rows in _core_batches(connection, query, batch_size):
+            yield iso_timestamps(build.columns(rows))
+        return
+    with prefetched(_postgresql_batches(connection, query, batch_size)) as batches:
+        for rows in batches:
+            yield build.columns(rows)
 
 
 def _core_batches(connection: Connection, query: Select[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -293,20 +423,34 @@ def _core_batches(connection: Connection, query: Select[Any], size: int) -> Iter
 def _postgresql_batches(
     connection: Connection, query: Select[Any], size: int
 ) -> Iterator[Sequence[Any]]:
-    """Through a psycopg server-side cursor, skipping SQLAlchemy's per-value result
-    processing (half the client's time on a million rows). Timestamps come back aware in
-    the session time zone, set to UTC here as UTCDateTime would convert them."""
+    """Straight from psycopg, skipping SQLAlchemy's per-value result processing (half
+    the client's time on a million rows)."""
     compiled = query.compile(
         dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
     )
     driver = connection.connection.driver_connection
     assert driver is not None
+    # The timestamps are formatted as UTC text (rows_query with postgresql=True).
     driver.execute("SET LOCAL TimeZone TO 'UTC'")
-    # Every row is read: plan for the whole result, not for the first tenth (the default
-    # for cursors, which favours plans that start fast and finish slowly).
-    driver.execute("SET LOCAL cursor_tuple_fraction = 1.0")
-    with driver.cursor(name=f"snapshot_rows_{uuid.uuid4().hex}") as cursor:
-        cursor.itersize = size
-        cursor.execute(str(compiled), compiled.params)
-        while rows := cursor.fetchmany(size):
-            yield rows
+    # Stream: walk the reviews in id order and probe the other tables by index (nested
+    # loops), so that rows flow from the first one on, while earlier ones are encoded.
+    # Hash and merge joins would first build or sort the whole result (seconds on a
+    # million rows, all before the first row, spilling to disk).
+    driver.execute("SET LOCAL enable_hashjoin = off")
+    driver.execute("SET LOCAL enable_mergejoin = off")
+    sql, params = str(compiled), compiled.params
+    if psycopg.pq.version() < 170000:  # no chunked rows before libpq 17: a cursor
+        with driver.cursor(name=f"snapshot_rows_{uuid.uuid4().hex}") as cursor:
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(size):
+                yield rows
+        return
+    # Chunks of a plain query: PostgreSQL sends rows without waiting to be asked for the
+    # next batch, as a server-side cursor's FETCH does (a second per million rows).
+    with driver.cursor() as cursor:
+        streamed = cursor.stream(sql, params, size=size)
+        try:
+            while rows := list(islice(streamed, size)):
+                yield rows
+        finally:
+            streamed.close()  # stopped early: cancels the query, so the connection is free

@@ -6,8 +6,16 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from review.domain.datasets import FIELD_NAMES, SCHEMA, DatasheetStats
-from review.services.dataset_writers import canonical_line, canonical_lines, rows_of
+from review.services import dataset_writers
+from review.services.dataset_writers import (
+    canonical_line,
+    canonical_lines,
+    iso_timestamps,
+    rows_of,
+)
 
 AWKWARD_TEXT = 'quote " backslash \\ tab \t newline \n bell \x07 é 漢字 \u2028 emoji 🙂'
 
@@ -50,8 +58,33 @@ def test_columnar_lines_are_the_canonical_lines_byte_for_byte():
     rows = [_row(n) for n in range(60)]
     columns = [list(column) for column in zip(*rows, strict=True)]
 
-    assert canonical_lines(columns) == [canonical_line(row) for row in rows]
+    assert canonical_lines(iso_timestamps(columns)) == [canonical_line(row) for row in rows]
     assert rows_of(columns) == rows
+
+
+def _columns(rows: list[tuple]) -> list[list]:
+    return iso_timestamps([list(column) for column in zip(*rows, strict=True)])
+
+
+def test_a_column_with_one_value_in_the_batch_is_written_the_same():
+    """Columns that hold one value across a batch go into its template once: the lines
+    must not change, also for a % in that value, for floats that are equal but print
+    differently (0.0 and -0.0, 1 and 1.0), and for a batch of one row or of equal rows."""
+    base = list(_row(1))
+    same = []
+    for n in range(8):
+        row = list(base)
+        row[0] = 100 + n  # review_id differs
+        row[FIELD_NAMES.index("comment")] = "100% sure {x} %s %%"
+        row[FIELD_NAMES.index("seconds_on_item")] = [0.0, -0.0][n % 2]
+        row[FIELD_NAMES.index("threshold")] = [1, 1.0][n % 2]
+        row[FIELD_NAMES.index("confidence")] = float("nan")
+        same.append(tuple(row))
+    assert canonical_lines(_columns(same)) == [canonical_line(row) for row in same]
+    assert canonical_lines(_columns(same[:1])) == [canonical_line(same[0])]
+    twins = [tuple(base)] * 3  # every column the same
+    assert canonical_lines(_columns(twins)) == [canonical_line(base)] * 3
+    assert canonical_lines([[] for _ in FIELD_NAMES]) == []
 
 
 def test_columnar_counts_equal_row_by_row_counts():
@@ -65,3 +98,25 @@ def test_columnar_counts_equal_row_by_row_counts():
 
     assert by_columns.as_dict() == one_by_one.as_dict()
     assert by_columns.as_dict()["row_count"] == 60 and len(SCHEMA) == len(rows[0])
+
+
+def test_parquet_row_groups_written_in_the_background_land_or_fail_loudly(tmp_path, monkeypatch):
+    rows = [_row(n) for n in range(10)]
+    writer = dataset_writers.ParquetWriter(tmp_path / "ok")
+    writer.write(_columns(rows), [])
+    files = writer.close()
+    read = [
+        row["review_id"]
+        for file in files
+        for row in dataset_writers.read_rows(tmp_path / "ok" / file.path, "parquet")
+    ]
+    assert sorted(read) == [row[0] for row in rows]
+
+    def disk_full(parquet_writer, table):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(dataset_writers, "_write_row_group", disk_full)
+    failing = dataset_writers.ParquetWriter(tmp_path / "full")
+    failing.write(_columns(rows), [])
+    with pytest.raises(OSError, match="disk full"):
+        failing.close()

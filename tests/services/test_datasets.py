@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,39 @@ def test_snapshot_sees_the_moment_it_was_created_not_later_decisions(app, setup)
     rows = rows_of(app, snapshot_id)
     assert len(rows) == 5 and not any(r["external_id"].startswith("late") for r in rows)
     assert snapshot(app, snapshot_id).datasheet["counts"]["row_count"] == 5
+
+
+def test_timestamps_are_written_as_isoformat_writes_them(app, setup, export_dir):
+    """PostgreSQL formats the timestamps itself (rows_query's timestamps_as_text): the text
+    must be datetime.isoformat's, with or without a fraction, trailing zeros kept."""
+    queue, reviewer, ml = setup
+    ids = decided(app, "support", reviewer, 3, prefix="ts")
+    whole = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    decided_at = {ids[0]: whole, ids[1]: whole.replace(microsecond=250_000)}
+    with app.app_context():
+        session = db_session()
+        for item_id, value in decided_at.items():
+            session.execute(
+                update(Review).where(Review.item_id == item_id).values(decided_at=value)
+            )
+        session.commit()
+        routed = {
+            item.id: (item.created_at, item.routings[-1].created_at, item.review.decided_at)
+            for item in session.scalars(select(Item).where(Item.id.in_(ids)))
+        }
+    snapshot_id = create(app, "support", ml, format="jsonl")
+    build(app, snapshot_id)
+
+    built = snapshot(app, snapshot_id)
+    lines = []
+    for file in built.files:
+        lines += (export_dir / built.storage_dir / file["path"]).read_text().splitlines()
+    written = {
+        row["item_id"]: (row["item_created_at"], row["routed_at"], row["decided_at"])
+        for row in map(json.loads, lines)
+    }
+    assert written == {
+        item_id: tuple(value.isoformat() for value in values) for item_id, values in routed.items()
+    }
+    assert written[ids[0]][2] == "2026-03-01T12:00:00+00:00"
+    assert written[ids[1]][2] == "2026-03-01T12:00:00.250000+00:00"
