@@ -53,6 +53,9 @@ class AiBatch(Base):
     model: Mapped[str] = mapped_column(String(100))
     prompt_version: Mapped[str] = mapped_column(String(100))
     requests: Mapped[dict[str, Any]]
+    # The most its requests can cost, held against the queue's daily AI budget while the
+    # batch is in progress (review/services/ai_batches.py reserved_usd).
+    reserved_usd: Mapped[float] = mapped_column(default=0.0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None]

@@ -7,6 +7,11 @@ For a queue with `ai_batch` on, at half the price of one call per item:
 2. submit_batch sends the queue's pending items that no batch in progress holds (up to
    AI_BATCH_MAX_ITEMS) as one batch, records it in ai_batches and schedules `poll_batch`.
    Transient errors are retried by RQ; when retries run out the items go to people.
+   A batch is billed only when it ends, so under a daily budget each request first
+   reserves the most it can cost (its prompt's size bound and a full max_tokens answer,
+   at the batch price); items that do not fit in what is left go to people as
+   budget_exhausted. The reservation holds while the batch is in progress: once it ends
+   (answered, written off), the billed calls alone count (review/services/ai_batches.py).
 3. poll_batch asks for the batch's status every AI_BATCH_POLL_SECONDS; once it has ended,
    each result is matched to its item by custom_id and attached exactly as a call's answer
    would be (same validation, cost at the batch price). A request that errored on the
@@ -76,7 +81,7 @@ def max_items() -> int:
 
 def give_up_after() -> timedelta:
     # A batch ends within 24 hours; past this, a batch that cannot be read is written off.
-    return timedelta(hours=_config("AI_BATCH_GIVE_UP_HOURS", 30))
+    return timedelta(hours=_config("AI_BATCH_GIVE_UP_HOURS", ai_batches.GIVE_UP_HOURS))
 
 
 def submit_key(queue_id: int) -> str:
@@ -193,9 +198,14 @@ def _submit(queue_id: int, settings: claude_jobs.ClaudeSettings) -> int | None:
         requests = {
             custom_id(item.id): claude.build_request(session, queue, item) for item in items
         }
+        reserved = _reserve_or_route(session, queue, items, requests)
+        items = [item for item in items if item.id in reserved]
+        requests = {custom_id(item.id): requests[custom_id(item.id)] for item in items}
         attempts = {item.id: 2 if item.ai_status == RETRYING else 1 for item in items}
         item_ids = [item.id for item in items]
-        session.rollback()  # no transaction stays open during the call
+        session.commit()  # keeps the routing of items over budget; no transaction stays open
+    if not item_ids:
+        return None
     first = next(iter(requests.values()))
     breaker = claude_jobs.breaker_for(queue_id, settings)
     try:
@@ -218,7 +228,7 @@ def _submit(queue_id: int, settings: claude_jobs.ClaudeSettings) -> int | None:
             prompt_version=first.prompt_version,
             requests={
                 custom_id(item_id): claude.batch_entry(
-                    requests[custom_id(item_id)], item_id, attempts[item_id]
+                    requests[custom_id(item_id)], item_id, attempts[item_id], reserved[item_id]
                 )
                 for item_id in item_ids
             },
@@ -231,6 +241,38 @@ def _submit(queue_id: int, settings: claude_jobs.ClaudeSettings) -> int | None:
     except RedisError as exc:  # the sweeper and collect() start polling again
         log.warning("batch %d: could not schedule its poll: %s", batch_id, exc)
     return batch_id
+
+
+def _reserve_or_route(
+    session: Session, queue: Queue, items: Sequence[Item], requests: dict[str, claude.ClaudeRequest]
+) -> dict[int, float | None]:
+    """Reserve the most each item's request can cost at the batch price, oldest first, for
+    the items that fit in what today's budget has left once spend and the batches in
+    progress are counted; send the others to people as budget_exhausted. Returns {item id:
+    reserved USD} of the items to send (None: a model without a price cannot be held)."""
+    budget = ai_budget.status(session, queue)
+    left = budget.remaining_usd
+    reserved: dict[int, float | None] = {}
+    for n, item in enumerate(items):
+        cost = requests[custom_id(item.id)].max_cost_usd(batch=True)
+        if left is not None and cost is not None:
+            if cost > left:
+                held = budget.reserved_usd + sum(c or 0.0 for c in reserved.values())
+                error = (
+                    f"budget_exhausted: the daily AI budget of ${budget.limit_usd:.2f} cannot"
+                    f" hold this item's batch request (up to ${cost:.4f}): ${left:.4f} is left"
+                    f" after ${budget.spent_usd:.4f} spent and ${held:.4f} held by Message Batches"
+                )
+                recommending.route_without_recommendation(
+                    session, queue, items[n:], "budget_exhausted", error
+                )
+                log.info(
+                    "queue %d: %d items over the AI budget go to people", queue.id, len(items) - n
+                )
+                break
+            left -= cost
+        reserved[item.id] = cost
+    return reserved
 
 
 def _route_ids(item_ids: Sequence[int], ai_status: str, ai_error: str) -> None:

@@ -107,10 +107,7 @@ def unavailable_reason(
     Raises RedisError when the circuit breaker cannot be read."""
     budget = ai_budget.status(session, queue)
     if budget.exhausted:
-        return (
-            "budget_exhausted",
-            f"budget_exhausted: the daily AI budget of ${budget.limit_usd:.2f} is spent",
-        )
+        return "budget_exhausted", budget.exhausted_error
     if not settings.api_key:
         return "unavailable", "not_configured: ANTHROPIC_API_KEY is not set"
     if breaker_for(queue.id, settings).state() == "open":
@@ -230,11 +227,7 @@ def _recommend(item_id: int, settings: ClaudeSettings) -> str:
         budget = ai_budget.status(session, queue)
         if budget.exhausted:
             session.rollback()
-            return _route(
-                item_id,
-                "budget_exhausted",
-                f"budget_exhausted: the daily AI budget of ${budget.limit_usd:.2f} is spent",
-            )
+            return _route(item_id, "budget_exhausted", budget.exhausted_error)
         request = claude.build_request(session, queue, item)
         queue_id = queue.id
     breaker = breaker_for(queue_id, settings)

@@ -84,3 +84,23 @@ def cost_usd(model: str, usage: Usage, *, batch: bool = False) -> float | None:
     if price.long_prompt_tokens is not None and usage.prompt_tokens > price.long_prompt_tokens:
         cost *= price.long_prompt_factor
     return cost * BATCH_FACTOR if batch else cost
+
+
+def max_cost_usd(
+    model: str, max_prompt_tokens: int, max_output_tokens: int, *, batch: bool = False
+) -> float | None:
+    """The most a call can cost with at most these many prompt and output tokens, or None
+    when the model has no known price.
+
+    A prompt token may be billed uncached, as a cache write or as a cache read (the API
+    decides, not us), so each is priced at the dearest of the three. The long-prompt tier
+    is applied when the bound crosses it: a bound below it leaves the real prompt below too.
+    """
+    if price_of(model) is None:
+        return None
+    ways = (
+        Usage(input_tokens=max_prompt_tokens, output_tokens=max_output_tokens),
+        Usage(cache_write_tokens=max_prompt_tokens, output_tokens=max_output_tokens),
+        Usage(cache_read_tokens=max_prompt_tokens, output_tokens=max_output_tokens),
+    )
+    return max(cost_usd(model, usage, batch=batch) or 0.0 for usage in ways)

@@ -3,21 +3,31 @@
 The ai_batches table, not Redis, is the record of what was sent: an item in a batch that
 is still in progress is not sent again, and a batch whose poll job was lost (worker
 killed, Redis restarted) is found here again. None of these functions commits.
+
+Each request also holds the most it can cost (`reserved_usd` of its entry, summed into the
+batch's reserved_usd column) against the queue's daily AI budget while its batch is in
+progress (review/services/ai_budget.py).
+Once the batch ends, in whatever state, it holds nothing: the calls it billed are in the
+ledger instead. A batch still in progress after GIVE_UP_HOURS was lost (a batch ends
+within 24 hours) and holds nothing either, so a reservation never holds the budget forever.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import AiBatch, Item, Queue
 
 IN_PROGRESS = "in_progress"
 ENDED = "ended"
+# A batch ends within 24 hours; one in progress for longer than this (with margin) was
+# lost. The default of AI_BATCH_GIVE_UP_HOURS, and how long a reservation holds at most.
+GIVE_UP_HOURS = 30
 
 
 def _held(session: Session, *conditions: Any) -> dict[int, int]:
@@ -42,6 +52,19 @@ def items_in_live_batches(session: Session, sent_after: datetime) -> dict[int, i
     counted as held, so whoever asks (the sweeper) treats them as stuck.
     """
     return _held(session, AiBatch.created_at > sent_after)
+
+
+def reserved_usd(session: Session, queue_id: int, now: datetime) -> float:
+    """USD the queue's batches in progress (sent within GIVE_UP_HOURS) hold against its
+    budget: the sum of their requests' worst-case costs."""
+    held = session.scalar(
+        select(func.coalesce(func.sum(AiBatch.reserved_usd), 0.0)).where(
+            AiBatch.queue_id == queue_id,
+            AiBatch.status == IN_PROGRESS,
+            AiBatch.created_at > now - timedelta(hours=GIVE_UP_HOURS),
+        )
+    )
+    return float(held or 0.0)
 
 
 def items_to_submit(session: Session, queue: Queue, limit: int) -> list[Item]:
@@ -73,6 +96,7 @@ def record_batch(
         model=model,
         prompt_version=prompt_version,
         requests=dict(requests),
+        reserved_usd=sum(float(entry.get("reserved_usd") or 0.0) for entry in requests.values()),
     )
     session.add(batch)
     session.flush()

@@ -4,6 +4,11 @@ Every billed call is recorded (AiCall), whether its answer was usable or not; a 
 spend today is the sum of its calls since 00:00 UTC. Several workers may each start a
 call just before the budget runs out, so a day may overshoot by at most the calls in
 flight at that moment (bounded by the provider concurrency cap).
+
+A Message Batch is billed only when it ends, so before it is sent each of its requests
+reserves the most it can cost (review/services/ai_batches.py); what the queue's batches in
+progress hold counts against the budget with what is spent. When the batch ends, its
+billed calls replace its reservation, and what it did not use is free again that day.
 """
 
 from __future__ import annotations
@@ -17,19 +22,36 @@ from sqlalchemy.orm import Session
 from models import AiCall, Queue
 from models.base import utcnow
 from review.domain.pricing import Usage, cost_usd
+from review.services import ai_batches
 
 
 @dataclass(frozen=True)
 class BudgetStatus:
-    """Today's spend against the cap. `limit_usd` None means no cap."""
+    """Today's spend, and what batches in progress hold, against the cap. `limit_usd`
+    None means no cap (and nothing is counted as reserved)."""
 
     limit_usd: float | None
     spent_usd: float
     exhausted: bool
+    reserved_usd: float = 0.0
 
     @property
     def remaining_usd(self) -> float | None:
-        return None if self.limit_usd is None else max(0.0, self.limit_usd - self.spent_usd)
+        if self.limit_usd is None:
+            return None
+        return max(0.0, self.limit_usd - self.spent_usd - self.reserved_usd)
+
+    @property
+    def exhausted_error(self) -> str:
+        """The ai_error of an item sent to people because the budget is used up."""
+        limit = self.limit_usd or 0.0
+        error = f"budget_exhausted: the daily AI budget of ${limit:.2f} is spent"
+        if self.spent_usd < limit:
+            error += (
+                f" or held by Message Batches in progress (${self.spent_usd:.4f} spent,"
+                f" ${self.reserved_usd:.4f} held)"
+            )
+        return error
 
 
 def start_of_day(now: datetime | None = None) -> datetime:
@@ -48,10 +70,15 @@ def spent_today(session: Session, queue_id: int, now: datetime | None = None) ->
 
 
 def status(session: Session, queue: Queue, now: datetime | None = None) -> BudgetStatus:
-    """Whether the queue's daily AI budget is spent. The queue page shows this."""
+    """Whether the queue's daily AI budget is spent or held by its batches in progress.
+    The queue page shows this."""
+    now = now or utcnow()
     spent = spent_today(session, queue.id, now)
     limit = queue.ai_daily_budget_usd
-    return BudgetStatus(limit, spent, limit is not None and spent >= limit)
+    if limit is None:
+        return BudgetStatus(None, spent, False)
+    reserved = ai_batches.reserved_usd(session, queue.id, now)
+    return BudgetStatus(limit, spent, spent + reserved >= limit, reserved)
 
 
 def record_call(

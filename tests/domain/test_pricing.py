@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from anthropic._data import DEPRECATED_MODELS
 
-from review.domain.pricing import PRICES, Usage, cost_usd
+from review.domain.pricing import PRICES, Usage, cost_usd, max_cost_usd
 from review.services.ai_settings import DEFAULT_CLAUDE_MODEL
 
 
@@ -46,3 +46,19 @@ def test_haiku_5_5_bills_a_long_prompt_at_five_times_the_price():
 
 def test_a_model_without_a_price_has_no_cost():
     assert cost_usd("claude-sonnet-7", Usage(input_tokens=10)) is None
+
+
+def test_the_most_a_call_can_cost_prices_each_prompt_token_at_its_dearest_rate():
+    # Haiku 4.5 writes its cache at 1.25/MTok, dearer than 1.00 uncached or 0.10 read.
+    assert max_cost_usd("claude-haiku-4-5", 1_000_000, 1_000_000) == pytest.approx(1.25 + 5)
+    assert max_cost_usd("claude-haiku-4-5", 1_000_000, 1_000_000, batch=True) == pytest.approx(
+        (1.25 + 5) / 2
+    )
+    assert max_cost_usd("claude-sonnet-7", 10, 10) is None
+
+
+def test_the_most_a_call_can_cost_includes_the_long_prompt_tier_once_the_bound_crosses_it():
+    below = max_cost_usd("claude-haiku-5-5", 100_000, 1000)
+    above = max_cost_usd("claude-haiku-5-5", 100_001, 1000)
+    assert below == pytest.approx((100_000 * 0.125 + 1000 * 0.50) / 1e6)
+    assert above == pytest.approx(5 * (100_001 * 0.125 + 1000 * 0.50) / 1e6)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from models import Item, Queue
 from review.domain.ai_answer import Answer, InvalidAnswer, answer_schema, parse_answer
-from review.domain.pricing import Usage, cost_usd
+from review.domain.pricing import Usage, cost_usd, max_cost_usd
 from review.domain.redaction import compile_patterns, redact_text, redact_value
 from review.domain.text import payload_document
 from review.services.ai_settings import model_for
@@ -37,6 +37,9 @@ PROMPT_VERSION = "claude-prompt-v1"
 # a failure). Only the tokens produced are billed, so the headroom costs nothing.
 MAX_OUTPUT_TOKENS = 4096
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
+# Room for what the API adds around a prompt before billing it (role markers, the
+# instructions that come with an output schema) on top of the request's own size.
+PROMPT_OVERHEAD_TOKENS = 1024
 
 
 class ProviderError(Exception):
@@ -72,6 +75,18 @@ class ClaudeRequest:
                 "format": {"type": "json_schema", "schema": answer_schema(self.labels)}
             },
         }
+
+    def max_prompt_tokens(self) -> int:
+        """An upper bound on the prompt tokens the call is billed for, without asking the
+        API: a token stands for at least one byte of text, so the UTF-8 size of everything
+        sent (system, messages, output schema, with their JSON syntax) bounds them."""
+        sent = json.dumps(self.params(), ensure_ascii=False).encode()
+        return len(sent) + PROMPT_OVERHEAD_TOKENS
+
+    def max_cost_usd(self, *, batch: bool = False) -> float | None:
+        """The most this call can cost: the prompt bound and a full `max_tokens` answer
+        (thinking included), each token at its dearest price. None without a known price."""
+        return max_cost_usd(self.model, self.max_prompt_tokens(), MAX_OUTPUT_TOKENS, batch=batch)
 
     def audit_text(self) -> str:
         """The prompt exactly as it left, for the recommendation's audit record."""
@@ -250,13 +265,17 @@ def as_recommendation(
 # -- Message Batches -----------------------------------------------------------------
 
 
-def batch_entry(request: ClaudeRequest, item_id: int, attempt: int = 1) -> dict[str, Any]:
+def batch_entry(
+    request: ClaudeRequest, item_id: int, attempt: int = 1, reserved_usd: float | None = None
+) -> dict[str, Any]:
     """What the poll job needs to check and store this request's answer later: the item,
     which attempt for it this is, its labels, the item text as sent (for quotes) and the
-    prompt as it left (for audit)."""
+    prompt as it left (for audit); and the most it can cost, held against the queue's
+    daily budget until the batch ends (review/services/ai_batches.py)."""
     return {
         "item_id": item_id,
         "attempt": attempt,
+        "reserved_usd": reserved_usd,
         "labels": request.labels,
         "source_text": request.source_text,
         "prompt": request.audit_text(),
