@@ -13,7 +13,8 @@ import hashlib
 import io
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -261,6 +262,34 @@ def _split_columns(columns: Sequence[Sequence[Any]]) -> dict[str, list[Sequence[
     return parts
 
 
+class InOrderThread:
+    """Work handed to a thread of its own and done there in the order it was given, at most
+    `ahead` tasks waiting (memory: that many batches). Hashing and writing a batch's bytes
+    let go of the GIL, so done here they overlap with the encoding of the next batch
+    instead of following it. An error in a task is raised by the next submit or drain."""
+
+    def __init__(self, ahead: int = 2) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset-io")
+        self._pending: deque[Future[None]] = deque()
+        self._ahead = ahead
+
+    def submit(self, task: Callable[..., None], *args: Any) -> None:
+        while len(self._pending) >= self._ahead:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(task, *args))
+
+    def drain(self) -> None:
+        """Wait until every task given so far is done."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        try:
+            self.drain()
+        finally:
+            self._pool.shutdown()
+
+
 class JsonlWriter(_SplitFiles):
     """The canonical lines themselves; each file's hash is taken as it is written, so the
     (large) files are not read back."""
@@ -270,6 +299,7 @@ class JsonlWriter(_SplitFiles):
         self.handles: dict[str, io.BufferedWriter] = {}
         self.hashes: dict[str, Any] = {}
         self.sizes = dict.fromkeys(SPLITS, 0)
+        self.io = InOrderThread()
 
     def write(self, columns: Sequence[Sequence[Any]], lines: Sequence[str]) -> None:
         for split, split_lines in _by_split(columns[_SPLIT], lines).items():
@@ -278,8 +308,7 @@ class JsonlWriter(_SplitFiles):
                 handle = self.handles[split] = self.path(split).open("wb", buffering=1 << 20)
                 self.hashes[split] = hashlib.sha256()
             data = "".join(split_lines).encode("utf-8")
-            handle.write(data)
-            self.hashes[split].update(data)
+            self.io.submit(_write_and_hash, handle, self.hashes[split], data)
             self.sizes[split] += len(data)
             self.counts[split] += len(split_lines)
 
@@ -287,12 +316,26 @@ class JsonlWriter(_SplitFiles):
         return self.sizes[split], self.hashes[split].hexdigest()
 
     def abort(self) -> None:
-        for handle in self.handles.values():
-            handle.close()
+        try:
+            self.io.close()  # a file is closed only once nothing writes to it
+        except Exception:  # noqa: BLE001  failing already: what was written is thrown away
+            pass
+        finally:
+            for handle in self.handles.values():
+                handle.close()
 
     def close(self) -> list[WrittenFile]:
-        self.abort()
+        try:
+            self.io.close()  # raises what went wrong writing
+        finally:
+            for handle in self.handles.values():
+                handle.close()
         return self.written()
+
+
+def _write_and_hash(handle: io.BufferedWriter, digest: Any, data: bytes) -> None:
+    handle.write(data)
+    digest.update(data)
 
 
 def _csv_cell(value: Any) -> Any:

@@ -46,7 +46,7 @@ from review.services.dataset_rows import (
     parse_filter,
     rows_query,
 )
-from review.services.dataset_writers import WrittenFile, canonical_lines, open_writer
+from review.services.dataset_writers import InOrderThread, WrittenFile, canonical_lines, open_writer
 from review.services.datasheet import build_datasheet, render_card
 from review.services.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationFailed
 
@@ -443,18 +443,23 @@ def _write_rows(
     )
     writer = open_writer(snapshot.format, directory)
     digest = hashlib.sha256()
+    hashing = InOrderThread()  # the content hash is taken off the encoding thread
     stats = DatasheetStats()
     done = 0
     try:
         for columns in iter_column_batches(session, query, build, batch_rows):
             lines = canonical_lines(columns)
-            digest.update("".join(lines).encode("utf-8"))
+            hashing.submit(digest.update, "".join(lines).encode("utf-8"))
             stats.add_columns(columns)
             writer.write(columns, lines)
             done += len(lines)
             on_progress(done, count.known() or 0)
+        hashing.close()
     except BaseException:
-        writer.abort()
+        try:
+            hashing.close()
+        finally:
+            writer.abort()
         raise
     return done, digest.hexdigest(), writer.close(), stats
 
