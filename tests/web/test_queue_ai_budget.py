@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from models import AiCall
+from models import AiBatch, AiCall
 from models.base import utcnow
 from review.db import db_session
 from tests.conftest import login
@@ -73,3 +73,32 @@ def test_a_spent_budget_puts_a_banner_on_the_queue_list(app, client, factory):
     assert banners == ["claude-q"]
     assert "Claude queue: AI budget exhausted." in html
     assert budget_line(html, "claude-q") == "AI spend today: $1.00 of $1.00"
+
+
+def test_what_batches_in_progress_hold_shows_beside_the_spend(app, client, factory):
+    claude = factory.queue(
+        "claude-q", name="Claude queue", recommender={"kind": "claude", "daily_budget_usd": 1}
+    )
+    spend(app, claude, 0.25)
+    with app.app_context():
+        session = db_session()
+        session.add(
+            AiBatch(
+                queue_id=claude.id,
+                provider_batch_id="msgbatch_held",
+                model="claude-haiku-5-5",
+                prompt_version="v1",
+                requests={},
+                reserved_usd=0.75,
+            )
+        )
+        session.commit()
+    login(client, reviewer_in(factory, claude).email)
+
+    html = client.get("/").text
+
+    assert budget_line(html, "claude-q") == (
+        "AI spend today: $0.25 of $1.00, $0.75 more held by batches in progress"
+    )
+    assert "is spent or held by batches in progress" in html
+    assert "until a batch ends or 00:00 UTC" in html
