@@ -72,9 +72,15 @@ def test_seeded_demo_reviewed_by_keyboard_and_exported(app, runner, live_server,
         reviewed.append(current)
         has_recommendation = page.is_enabled("#decision-form button[value=approve]")
         if number in OVERRIDE_AT or not has_recommendation:
-            # o, label 2, Tab to the reason codes, pick one with the arrow key, Enter.
+            # o, a label other than the AI's (an override must change the label), Tab to
+            # the reason codes, pick one with the arrow key, Enter.
+            choices = page.eval_on_selector_all(
+                "#decision-form input[name=label]",
+                "els => els.map(e => [e.dataset.key, e.labels[0].textContent])",
+            )
+            key = next(key for key, text in choices if "the AI's label" not in text)
             page.keyboard.press("o")
-            page.keyboard.press("2")
+            page.keyboard.press(key)
             page.keyboard.press("Tab")
             page.keyboard.press("ArrowDown")
             page.keyboard.press("Enter")

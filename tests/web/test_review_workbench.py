@@ -351,6 +351,9 @@ def test_overriding_to_the_ais_own_label_is_refused_next_to_the_label(app, clien
     login(client, reviewer_in(factory, support).email)
     html, token = open_review(client, "support")
     item_id, _ = shown_item(html)
+    # The form says which label is the AI's before anyone picks it.
+    assert re.search(r"approve <span[^>]*>\(the AI's label: approve it instead\)</span>", html)
+    assert "reject <span" not in html
     answer = post(
         client,
         f"/queues/support/items/{item_id}/decision",
