@@ -94,7 +94,9 @@ def test_review_page_shows_payload_instructions_and_recommendation(app, client, 
     assert "model test-model · version 7" in html
     approve = re.search(r'<button[^>]*id="approve-button"[^>]*>', html, re.S).group(0)
     assert "disabled" not in approve
-    for number, label in enumerate(["approve", "reject", "escalate"], start=1):
+    # Each label under its digit key; the AI's own ("approve") says to approve it instead.
+    assert '<label for="label-1"><kbd>1</kbd> approve <span class="muted small">' in html
+    for number, label in enumerate(["reject", "escalate"], start=2):
         assert f'<label for="label-{number}"><kbd>{number}</kbd> {label}</label>' in html
     for code in ("wrong_label", "missing_context", "policy_exception"):
         assert f'<option value="{code}">' in html
