@@ -80,13 +80,6 @@ def _held(session: Session, queue: Queue, user: User) -> list[Item]:
     )
 
 
-def current_lease(session: Session, queue: Queue, user: User) -> Item | None:
-    """The item this user already holds in this queue, if the lease is still live: the one
-    on screen before a prefetched one (whose lease has no start until it is shown)."""
-    held = _held(session, queue, user)
-    return held[0] if held else None
-
-
 @dataclass(frozen=True)
 class Lineup:
     """What the review screen holds: the item shown and the one prefetched to follow it."""
@@ -108,15 +101,6 @@ def lineup(
         return Lineup(show, None)
     spare = next((item for item in held if item.id != show.id), None)
     return Lineup(show, spare or _prefetch(session, queue, user, lease_seconds))
-
-
-def prefetch_next(
-    session: Session, queue: Queue, user: User, lease_seconds: int, shown: Item
-) -> Item | None:
-    """The item to show after `shown`, leased to this user now so that no one else gets it
-    while the page holds it (see _prefetch). None if no item can be spared."""
-    spare = next((item for item in _held(session, queue, user) if item.id != shown.id), None)
-    return spare or _prefetch(session, queue, user, lease_seconds)
 
 
 def _prefetch(session: Session, queue: Queue, user: User, lease_seconds: int) -> Item | None:

@@ -12,7 +12,7 @@ from review.services.errors import Conflict, ValidationFailed
 from review.web.queue import bp
 from review.web.queue.access import current, item_in_queue_or_404, member_queue_or_404
 from review.web.queue.forms import EscalateForm, LeaseForm, SkipForm
-from review.web.queue.rendering import render_review
+from review.web.queue.rendering import render_lineup
 from review.web.queue.routes import next_item
 from review.web.security import roles_required
 
@@ -32,7 +32,7 @@ def skip(slug: str, item_id: int):  # type: ignore[no-untyped-def]
         )
     except ValidationFailed as exc:
         session.rollback()
-        return render_review(queue, item, errors=exc.fields, open_panel="skip", status=422)
+        return render_lineup(queue, item, errors=exc.fields, open_panel="skip", status=422)
     except Conflict as exc:
         session.rollback()
         return next_item(queue, notice=f"Item {item.external_id} was not skipped: {exc.message}.")
@@ -57,7 +57,7 @@ def escalate(slug: str, item_id: int):  # type: ignore[no-untyped-def]
         target = review_actions.escalate(session, item.id, current(), form.escalate_comment.data)
     except ValidationFailed as exc:
         session.rollback()
-        return render_review(queue, item, errors=exc.fields, open_panel="escalate", status=422)
+        return render_lineup(queue, item, errors=exc.fields, open_panel="escalate", status=422)
     except Conflict as exc:
         session.rollback()
         return next_item(queue, notice=f"Item {external_id} was not escalated: {exc.message}.")

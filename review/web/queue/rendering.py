@@ -43,10 +43,29 @@ def wants_fragment() -> bool:
     return htmx.target == ITEM_TARGET
 
 
+def render_lineup(queue: Queue, show: Item | None = None, **options: Any) -> Response:
+    """Lease what the review screen holds and draw it: `show` (by default the reviewer's
+    live lease, else a newly claimed item) and the item prefetched to follow it, so the page
+    can put that one on screen the moment a decision is sent (see review.js and
+    reviewing.lineup). `options` go to render_review.
+
+    One commit, after drawing: the reads the page needs share the transaction with whatever
+    the view changed and with both leases, none is left open for the end of the request
+    (review/db.py), and the leases hold before the response leaves."""
+    session = db_session()
+    lineup = reviewing.lineup(
+        session, queue, current(), current_app.config["LEASE_SECONDS"], show=show
+    )
+    response = render_review(queue, lineup.shown, upcoming=lineup.upcoming, **options)
+    session.commit()
+    return response
+
+
 def render_review(
     queue: Queue,
     item: Item | None,
     *,
+    upcoming: Item | None = None,
     form: DecisionForm | None = None,
     errors: dict[str, str] | None = None,
     notice: str | None = None,
@@ -54,42 +73,22 @@ def render_review(
     undo_of: Review | None = None,
     open_panel: str | None = None,
     status: int = 200,
-    upcoming: Item | None | bool = True,
 ) -> Response:
-    """The review page, or only its item fragment when htmx asks for the item element.
-
-    `upcoming`: the item prefetched to follow (see reviewing.lineup), None for none; left
-    out (True), it is looked up and leased here."""
+    """The review page, or only its item fragment when htmx asks for the item element;
+    `upcoming` is the item prefetched to follow (already leased: see render_lineup)."""
     context = review_context(queue, item, form or DecisionForm(formdata=None), errors or {})
     context.update(
         notice=notice,
         saved=saved,
         undo=review_actions.undo_window(undo_of) if undo_of is not None else None,
         open_panel=open_panel,
-        prefetched=_prefetched_view(queue, item, upcoming),
+        prefetched=item_view(queue, upcoming) if upcoming is not None else None,
     )
     if wants_fragment():
         body = render_block("queue/review.html", "item", **context)
     else:
         body = render_template("queue/review.html", **context)
     return vary(make_response(body, status))
-
-
-def _prefetched_view(
-    queue: Queue, shown: Item | None, upcoming: Item | None | bool
-) -> dict[str, Any] | None:
-    """The item to show after `shown`, already leased to the reviewer, so the page can put
-    it on screen the moment a decision is sent (see review.js). Committed before rendering:
-    the lease must hold before the page holds the item."""
-    if shown is None or shown.leased_by_id != current().id:
-        return None
-    if upcoming is True:
-        session = db_session()
-        upcoming = reviewing.prefetch_next(
-            session, queue, current(), current_app.config["LEASE_SECONDS"], shown
-        )
-        session.commit()
-    return item_view(queue, upcoming) if isinstance(upcoming, Item) else None
 
 
 def item_view(queue: Queue, item: Item) -> dict[str, Any]:

@@ -3,7 +3,7 @@ service, commits and renders. Every queue page checks membership (access.py)."""
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from models import Item, Queue
@@ -16,7 +16,7 @@ from review.web.queue import bp
 from review.web.queue.access import current, item_in_queue_or_404, member_queue_or_404
 from review.web.queue.forms import DecisionForm
 from review.web.queue.overview import queue_counts
-from review.web.queue.rendering import render_review, vary, wants_fragment
+from review.web.queue.rendering import render_lineup, vary, wants_fragment
 from review.web.security import has_role, roles_required
 
 
@@ -37,12 +37,7 @@ def index():  # type: ignore[no-untyped-def]
 @roles_required("reviewer")
 def review(slug: str):  # type: ignore[no-untyped-def]
     """Lease the next item to the reviewer (or resume their lease) and show it."""
-    queue = member_queue_or_404(slug)
-    session = db_session()
-    lineup = reviewing.lineup(session, queue, current(), current_app.config["LEASE_SECONDS"])
-    response = render_review(queue, lineup.shown, upcoming=lineup.upcoming)
-    session.commit()  # after drawing: see next_item
-    return response
+    return render_lineup(member_queue_or_404(slug))
 
 
 @bp.post("/queues/<slug>/items/<int:item_id>/decision")
@@ -64,7 +59,7 @@ def decision(slug: str, item_id: int):  # type: ignore[no-untyped-def]
         )
     except ValidationFailed as exc:
         session.rollback()
-        return render_review(queue, item, form=form, errors=exc.fields, status=422)
+        return render_lineup(queue, item, form=form, errors=exc.fields, status=422)
     except Conflict as exc:
         session.rollback()
         return next_item(queue, notice=f"Item {item.external_id} was not saved: {exc.message}.")
@@ -92,23 +87,8 @@ def next_item(
         # Post/Redirect/Get for browsers without JavaScript.
         flash(notice or saved or "", "warning" if notice else "success")
         return vary(redirect(url_for(".review", slug=queue.slug), 303))
-    lineup = reviewing.lineup(
-        session, queue, current(), current_app.config["LEASE_SECONDS"], show=show
-    )
-    response = render_review(
-        queue,
-        lineup.shown,
-        notice=notice,
-        saved=saved,
-        undo_of=undo_of,  # type: ignore[arg-type]
-        upcoming=lineup.upcoming,
-    )
-    # One commit for the action and the leases on the item shown and the one prefetched,
-    # after drawing them: the reads the page needs run in the same transaction, and none is
-    # left open for the end of the request to close (see review/db.py). The leases hold
-    # before the response leaves.
-    session.commit()
-    return response
+    # The action commits with the leases on the items shown and prefetched (render_lineup).
+    return render_lineup(queue, show, notice=notice, saved=saved, undo_of=undo_of)
 
 
 @bp.get("/queues/<slug>/review/status")
