@@ -7,8 +7,9 @@ team see every queue (the ML team exports across queues).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import ColumnElement, delete, exists, select
 from sqlalchemy.orm import Session
 
 from models import Queue, QueueMember, User
@@ -18,14 +19,17 @@ from review.services.errors import ValidationFailed
 SEES_ALL_QUEUES = ("admin", "ml")
 
 
+def _membership(queue_id: Any, user: User) -> ColumnElement[bool]:
+    """SQL: the user is a member of the queue `queue_id` (a value or Queue.id)."""
+    return exists().where(QueueMember.queue_id == queue_id, QueueMember.user_id == user.id)
+
+
 def member_queue(session: Session, slug: str, user: User) -> Queue | None:
     """The queue with this slug if the user may work on it, in one query (every reviewer
     request starts here); None if there is no such queue or the user is not a member."""
     query = select(Queue).where(Queue.slug == slug)
     if user.role not in SEES_ALL_QUEUES:
-        query = query.where(
-            exists().where(QueueMember.queue_id == Queue.id, QueueMember.user_id == user.id)
-        )
+        query = query.where(_membership(Queue.id, user))
     return session.scalar(query)
 
 
@@ -33,14 +37,7 @@ def is_member(session: Session, queue: Queue, user: User) -> bool:
     """True if the user may work on this queue (admins and ML users may see every queue)."""
     if user.role in SEES_ALL_QUEUES:
         return True
-    return (
-        session.scalar(
-            select(QueueMember.id).where(
-                QueueMember.queue_id == queue.id, QueueMember.user_id == user.id
-            )
-        )
-        is not None
-    )
+    return bool(session.scalar(select(_membership(queue.id, user))))
 
 
 def queues_for_user(session: Session, user: User) -> list[Queue]:
