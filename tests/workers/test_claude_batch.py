@@ -158,6 +158,32 @@ def test_a_request_that_errors_once_gets_its_answer_from_the_next_batch(
     assert sorted(c.item_id for c in ledger(batch_app)) == [ok, flaky]  # billed once each
 
 
+def test_a_retry_that_redis_refused_is_found_by_the_sweeper_and_answered(
+    batch_app, factory, fake_anthropic, monkeypatch
+):
+    """Nothing is lost when the retry cannot be enqueued: the item stays pending, marked
+    for its second attempt, until the sweeper hands it on."""
+    fake_anthropic.batches_end_immediately = True
+    queue = batch_queue(factory)
+    (flaky,) = add_items(batch_app, queue.slug, TICKETS[:1], enqueue=False)
+    fake_anthropic.batch_outcomes = {f"item-{flaky}": ["overloaded", "ok"]}
+    enqueue(batch_app, [flaky])
+    monkeypatch.setattr(pipeline, "enqueue_recommendations", lambda *_args: False)
+
+    run_worker(batch_app)
+
+    assert len(batch_posts(fake_anthropic)) == 1
+    waiting = items_by_id(batch_app, [flaky])[flaky]
+    assert (waiting.status, waiting.ai_status) == ("pending", claude_batch.RETRYING)
+    monkeypatch.undo()
+    assert sweep(batch_app) == 1
+    run_worker(batch_app)
+
+    assert len(batch_posts(fake_anthropic)) == 2
+    answered = items_by_id(batch_app, [flaky])[flaky]
+    assert answered.ai_status == "ok" and answered.recommendation is not None
+
+
 def test_a_request_that_errors_twice_goes_to_people_after_its_second_attempt(
     batch_app, factory, fake_anthropic
 ):
