@@ -93,9 +93,16 @@ def card_header(fmt: str, files: list[WrittenFile]) -> list[str]:
     for f in files:
         lines += [f"  - split: {f.split}", f"    path: {_q(f.path)}"]
     lines += ["dataset_info:", *_features(fmt)]
+    # `datasets` ignores the whole splits list unless every entry has all three keys; with
+    # them it checks each split's row count on load, so a truncated copy fails loudly.
+    # num_bytes is the data file's size: the Arrow size it means is only known once loaded.
     lines += ["  splits:"]
     for f in files:
-        lines += [f"  - name: {f.split}", f"    num_examples: {f.rows}"]
+        lines += [
+            f"  - name: {f.split}",
+            f"    num_bytes: {f.bytes}",
+            f"    num_examples: {f.rows}",
+        ]
     lines.append("---")
     return lines
 
