@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("exports", __name__)
 
-from review.web.exports import routes, snapshots  # noqa: E402,F401  (registers views on bp)
+from review.web.exports import describe, routes, snapshots  # noqa: E402,F401  (registers views on bp)

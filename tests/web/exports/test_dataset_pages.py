@@ -60,6 +60,12 @@ def test_ml_user_creates_watches_and_downloads_a_snapshot(app, factory, ml_clien
     assert 'data-status="succeeded"' in page and "every 1s" not in page
     assert 'data-count="rows">3<' in page
     assert re.search(r'<th scope="row">escalate</th><td class="num">3</td>', page)
+    # The filters read as the form asked them, not as stored JSON.
+    assert re.search(
+        r"<dd data-filters>Overrides only; every final label; decided from "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d UTC</dd>",
+        page,
+    )
 
     archive = ml_client.get(f"/ml/datasets/{snapshot_id}/download")
     names = zipfile.ZipFile(io.BytesIO(archive.data)).namelist()
