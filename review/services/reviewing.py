@@ -386,7 +386,7 @@ def _final_label(decision: DecisionInput, item: Item, ai_label: str | None) -> s
             # label that was right: the training signal would say the opposite of the truth.
             raise ValidationFailed(
                 f"“{ai_label}” is the AI's own label; approve it instead of overriding",
-                {"label": "is the AI's own label: approve instead, or pick another label"},
+                {"label": f"“{ai_label}” is the AI's own label: approve instead, or pick another"},
             )
         return decision.label
     if ai_label is None:
