@@ -16,6 +16,11 @@ data watermark (the newest review, routing and recommendation ids) moves, but at
 moving a slider needs an answer in milliseconds, not a rescan. Every answer says which
 data it is as of.
 
+Evidence pools every model that ever recommended in the queue. A confidence of 0.9 from
+one model need not mean what it means from another, so the evidence also counts its
+labeled items per model and names the model recommending now: the page warns when the
+estimates rest on other models' labels.
+
 Thresholds are on the scale the policy routes on: when the policy recalibrates
 confidences, a threshold is first mapped to the raw confidence it corresponds to (the
 maps are monotone, see review/domain/recalibration.py).
@@ -73,6 +78,10 @@ class QueueEvidence:
     n_labeled: int
     as_of: datetime
     window_days: int
+    # Labeled items per model name (all its versions), and the model of the queue's newest
+    # recommendation (None before the first one).
+    labeled_by_model: dict[str, int] = field(default_factory=dict)
+    current_model: str | None = None
     # Chart curves per (label, steps, recalibration): they do not depend on the slider, so a
     # slider move reuses them. Values keep their recalibration to pin its identity.
     _curves: dict[tuple[str, int, int], tuple[object, list[CurvePoint]]] = field(
@@ -83,6 +92,11 @@ class QueueEvidence:
         return self.labels.get(label) or LabelEvidence(
             label, PrecisionCurve([]), ConfidenceCounts([])
         )
+
+    @property
+    def other_models_labeled(self) -> int:
+        """Labeled items whose confidence came from a model other than the current one."""
+        return sum(n for model, n in self.labeled_by_model.items() if model != self.current_model)
 
 
 # --- building and caching -----------------------------------------------------------------
@@ -113,8 +127,8 @@ def _bin(session: Session, confidence):  # type: ignore[no-untyped-def]
 
 
 def labeled_bins(session: Session, queue_id: int):  # type: ignore[no-untyped-def]
-    """Per (AI label, confidence bin): labeled items, and the sums of their weights, of the
-    weights of right answers, and of squared weights. Weights are 1 / the inclusion
+    """Per (AI label, confidence bin, model name): labeled items, and the sums of their
+    weights, of the weights of right answers, and of squared weights. Weights are 1 / the inclusion
     probability of the item's latest routing, the one that sent it to a person.
 
     The database aggregates, so a million labeled items cost one pass on the server and
@@ -128,6 +142,7 @@ def labeled_bins(session: Session, queue_id: int):  # type: ignore[no-untyped-de
         select(
             Recommendation.label,
             bin_,
+            Recommendation.model,
             func.count(),
             func.sum(weight),
             func.sum(right),
@@ -141,7 +156,18 @@ def labeled_bins(session: Session, queue_id: int):  # type: ignore[no-untyped-de
             RoutingRecord.inclusion_probability > 0,
             ~exists().where(newer.item_id == RoutingRecord.item_id, newer.id > RoutingRecord.id),
         )
-        .group_by(Recommendation.label, bin_)
+        .group_by(Recommendation.label, bin_, Recommendation.model)
+    )
+
+
+def current_model(session: Session, queue_id: int) -> str | None:
+    """The model of the queue's newest recommendation: the one a threshold applies to now."""
+    return session.scalar(
+        select(Recommendation.model)
+        .join(Item, Item.id == Recommendation.item_id)
+        .where(Item.queue_id == queue_id)
+        .order_by(Recommendation.id.desc())
+        .limit(1)
     )
 
 
@@ -153,12 +179,13 @@ def build_evidence(session: Session, queue: Queue, now: datetime | None = None) 
     """
     now = now or utcnow()
     labeled: dict[str, list[tuple[float, WeightedSums]]] = defaultdict(list)
-    n_labeled = 0
-    for label, bin_, count, sum_w, sum_wy, sum_w2 in labeled_bins(session, queue.id):
+    by_model: dict[str, int] = defaultdict(int)
+    for label, bin_, model, count, sum_w, sum_wy, sum_w2 in labeled_bins(session, queue.id):
+        # Two models in one bin make two entries with one confidence; the curve adds them.
         labeled[label].append(
             (int(bin_) / BINS, WeightedSums(float(sum_w), float(sum_wy), float(sum_w2), count))
         )
-        n_labeled += count
+        by_model[model] += count
     since = now - timedelta(days=WINDOW_DAYS)
     recent_filter = (Item.queue_id == queue.id, Recommendation.created_at >= since)
     bin_ = _bin(session, Recommendation.confidence)
@@ -189,9 +216,11 @@ def build_evidence(session: Session, queue: Queue, now: datetime | None = None) 
         labels=labels,
         total_recommended=total,
         items_per_day=total / _span_days(first_seen, now),
-        n_labeled=n_labeled,
+        n_labeled=sum(by_model.values()),
         as_of=now,
         window_days=WINDOW_DAYS,
+        labeled_by_model=dict(by_model),
+        current_model=current_model(session, queue.id),
     )
 
 

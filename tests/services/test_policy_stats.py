@@ -11,6 +11,7 @@ from models import Item, Review
 from review.db import db_session
 from review.services import policy_stats, queues
 from review.services.routing import RecommendationInput, attach_recommendation, route_item
+from tests.web.policy.helpers import Row, seed
 
 THRESHOLD, AUDIT_RATE = 0.8, 0.25
 
@@ -112,3 +113,28 @@ def test_evidence_is_rebuilt_when_new_labels_arrive(app, factory):
         fresh = policy_stats.queue_evidence(session, queue, max_stale_seconds=0)
         assert fresh is not first
         assert fresh.total_recommended == first.total_recommended + 1
+
+
+def test_evidence_counts_labeled_items_per_model_and_names_the_current_one(
+    app, factory, monkeypatch
+):
+    queue = factory.queue()
+    reviewer = factory.user("reviewer")
+    seed(app, monkeypatch, queue.slug, [Row("approve", 0.9, "approve", model="a")] * 3, reviewer)
+    seed(
+        app,
+        monkeypatch,
+        queue.slug,
+        [Row("approve", 0.9, "reject", model="b"), Row("approve", 0.95, None, model="b")],
+        reviewer,
+        prefix="b",
+    )
+    with app.app_context():
+        session = db_session()
+        evidence = policy_stats.build_evidence(session, queues.get_queue(session, queue.slug))
+    assert evidence.labeled_by_model == {"a": 3, "b": 1}
+    assert evidence.current_model == "b"
+    assert evidence.other_models_labeled == 3
+    # Both models' items in one confidence bin still count once each in the curve.
+    estimate = evidence.label("approve").curve.at(0.9)
+    assert (estimate.n_labeled, estimate.precision) == (4, 0.75)

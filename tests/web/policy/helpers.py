@@ -30,6 +30,7 @@ class Row:
     label: str  # the AI's label
     confidence: float
     human: str | None = None  # the reviewer's label, if the item reaches review and is decided
+    model: str = "m"  # the recommending model's name
 
 
 def set_policy(app, slug: str, user, default: float, audit_rate: float = 0.0, **thresholds):
@@ -65,7 +66,7 @@ def seed(app, monkeypatch, slug: str, rows: Sequence[Row], reviewer, draws=(), p
         {
             "external_id": f"{prefix}-{i}",
             "payload": {"text": f"ticket {prefix} {i}"},
-            "recommendation": {"label": r.label, "confidence": r.confidence, "model": "m"},
+            "recommendation": {"label": r.label, "confidence": r.confidence, "model": r.model},
         }
         for i, r in enumerate(rows)
     ]

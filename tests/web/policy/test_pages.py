@@ -150,6 +150,22 @@ def test_versions_page_diffs_and_rolls_back(app, client, owner, tuned_queue):
         )
 
 
+def test_compare_form_offers_the_previous_version_against_the_newest(
+    app, client, owner, tuned_queue
+):
+    set_policy(app, tuned_queue.slug, owner, 0.95)
+    set_policy(app, tuned_queue.slug, owner, 0.9)
+    login(client, owner.email)
+    page = client.get(f"/policy/queues/{tuned_queue.slug}/versions").text
+
+    def selected(name: str) -> str:
+        select = page.split(f'<select id="{name}"')[1].split("</select>")[0]
+        return re.search(r'value="(\d+)" selected', select).group(1)
+
+    # Three versions: comparing 2 with 3 is the question a new owner has; 3 with 3 says nothing.
+    assert (selected("from"), selected("to")) == ("2", "3")
+
+
 def test_calibration_page_and_recalibration(app, client, owner, tuned_queue):
     login(client, owner.email)
     page = client.get(f"/policy/queues/{tuned_queue.slug}/calibration")
@@ -172,9 +188,56 @@ def test_calibration_page_and_recalibration(app, client, owner, tuned_queue):
         assert list(policy.recalibration["labels"]) == ["approve"]
 
 
+def test_recalibration_fits_only_the_model_recommending_now(
+    app, client, factory, owner, tuned_queue, monkeypatch
+):
+    # tuned_queue's 50 labeled items came from model "m"; now "tfidf" recommends, with
+    # only 3 labeled items of its own: too few to fit, whatever "m" had.
+    rows = [Row("approve", 0.7, "approve", model="tfidf") for _ in range(3)]
+    seed(app, monkeypatch, tuned_queue.slug, rows, factory.user("reviewer"), prefix="new")
+    login(client, owner.email)
+    page = client.get(f"/policy/queues/{tuned_queue.slug}/calibration")
+    assert "<strong>tfidf</strong>" in page.text and figure(page.text, "fit-items") == "3"
+    refused = client.post(
+        f"/policy/queues/{tuned_queue.slug}/calibration",
+        data={"csrf_token": csrf_from(page.text), "method": "platt", "note": "refit"},
+    )
+    assert refused.status_code == 422
+    error = re.search(r'id="method-error">([^<]*)<', refused.text).group(1)
+    assert "nothing to fit on tfidf&#39;s labeled items" in error
+    with app.app_context():
+        assert queues.current_policy(db_session(), tuned_queue).recalibration is None
+
+
 def test_dashboard_renders_every_chart(client, owner, tuned_queue):
     login(client, owner.email)
     page = client.get(f"/policy/queues/{tuned_queue.slug}/dashboard")
     assert page.status_code == 200
     assert page.text.count("<svg") == 7
     assert 'data-alarm="audit precision"' in page.text
+
+
+def test_whatif_page_warns_when_the_evidence_comes_from_another_model(
+    app, client, factory, owner, monkeypatch
+):
+    monkeypatch.setitem(app.config, "POLICY_STATS_MAX_STALE_SECONDS", 0)  # no cached evidence
+    queue = factory.queue()
+    add_member(app, queue.slug, owner)
+    reviewer = factory.user("reviewer")
+    old = [Row("approve", 0.9, "approve", model="rules-v1") for _ in range(30)]
+    seed(app, monkeypatch, queue.slug, old, reviewer, prefix="old")
+    login(client, owner.email)
+    # All evidence from the model that recommends now: nothing to warn about.
+    page = client.get(f"/policy/queues/{queue.slug}/")
+    assert 'data-warning="other-models"' not in page.text
+
+    # A new model takes over; two of its items are labeled, one waits.
+    new = [Row("approve", 0.8, "approve", model="tfidf") for _ in range(2)]
+    new.append(Row("approve", 0.7, None, model="tfidf"))
+    seed(app, monkeypatch, queue.slug, new, reviewer, prefix="new")
+    page = client.get(f"/policy/queues/{queue.slug}/")
+    warning = re.search(r'data-warning="other-models">(.*?)</p>', page.text, re.S)
+    assert warning, "no warning about evidence from another model"
+    text = " ".join(re.sub(r"<[^>]+>", "", warning.group(1)).split())
+    assert "The AI recommending now, tfidf, has 2 of these 32 labeled items" in text
+    assert "scored by rules-v1 (30)" in text
