@@ -43,6 +43,9 @@ class Dashboard:
     override_rate: dict[str, list[float | None]]  # per AI label
     audit: list[AuditDay]
     policy_estimate: PrecisionEstimate  # what the policy in force auto-approves, estimated
+    # The evidence behind that estimate: labeled items per model, and the model now in use.
+    labeled_by_model: dict[str, int]
+    current_model: str | None
     depth: list[int]
     oldest_hours: list[float | None]
     sla_hours: float
@@ -142,7 +145,13 @@ def _audit_series(rows, days: list[date]) -> list[AuditDay]:  # type: ignore[no-
 
 
 def _depth(session: Session, queue: Queue, days: list[date], now: datetime):
-    """Items waiting for a person at the end of each day, and the oldest one's age in hours."""
+    """Items waiting for a person at the end of each day, and the oldest one's age in hours.
+
+    Only items whose wait spans a day's end can be waiting at one: still waiting, or
+    decided on a later (UTC) day than they were routed. The database leaves out the rest
+    (on a busy queue, most items are decided the day they arrive), and one sweep over the
+    days keeps only the items waiting at each end, so no day rescans every row.
+    """
     since = datetime.combine(days[0], datetime.min.time(), tzinfo=now.tzinfo)
     rows = session.execute(
         select(Item.created_at, Item.routed_at, Item.decided_at)
@@ -150,18 +159,32 @@ def _depth(session: Session, queue: Queue, days: list[date], now: datetime):
             Item.queue_id == queue.id,
             Item.status.in_(("needs_review", "decided")),
             Item.routed_at.is_not(None),
-            (Item.decided_at.is_(None)) | (Item.decided_at >= since),
+            (Item.decided_at.is_(None))
+            | (
+                (Item.decided_at >= since)
+                & (func.date(Item.decided_at) > func.date(Item.routed_at))
+            ),
         )
+        .order_by(Item.routed_at)
         .execution_options(yield_per=20_000)
     ).all()
     depth, oldest = [], []
+    waiting: list[tuple[datetime, datetime | None]] = []  # (created, decided) of waiting items
+    next_row = 0
     for day in days:
         end = min(
             datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=now.tzinfo), now
         )
-        waiting = [c for c, r, d in rows if r <= end and (d is None or d > end)]
+        while next_row < len(rows) and rows[next_row][1] <= end:
+            created, _, decided = rows[next_row]
+            waiting.append((created, decided))
+            next_row += 1
+        # Ends only move forward, so an item decided by this end never waits again.
+        waiting = [(c, d) for c, d in waiting if d is None or d > end]
         depth.append(len(waiting))
-        oldest.append((end - min(waiting)).total_seconds() / 3600 if waiting else None)
+        oldest.append(
+            (end - min(c for c, _ in waiting)).total_seconds() / 3600 if waiting else None
+        )
     return depth, oldest
 
 
@@ -201,12 +224,13 @@ def _cost(session: Session, queue: Queue, days: list[date], since: datetime) -> 
     return cost
 
 
-def _policy_estimate(session: Session, queue: Queue) -> PrecisionEstimate:
+def _policy_estimate(
+    session: Session, queue: Queue, evidence: policy_stats.QueueEvidence
+) -> PrecisionEstimate:
     """Estimated precision of everything the policy in force auto-approves, all labels."""
     policy = current_policy(session, queue)
     recalibration = policy_stats.recalibration_of(policy)
     thresholds = as_threshold_policy(policy)
-    evidence = policy_stats.queue_evidence(session, queue, 0)
     raw = {
         label: recalibration.raw_threshold(label, thresholds.threshold_for(label))
         if recalibration
@@ -236,8 +260,15 @@ def _alarms(overrides, audit_rows, days: list[date]) -> list[DriftAlarm]:  # typ
     return alarms
 
 
-def build_dashboard(session: Session, queue: Queue, now: datetime | None = None) -> Dashboard:
-    """Every series and alarm of the dashboard for the last DAYS days (UTC)."""
+def build_dashboard(
+    session: Session, queue: Queue, now: datetime | None = None, max_stale_seconds: float = 0.0
+) -> Dashboard:
+    """Every series and alarm of the dashboard for the last DAYS days (UTC).
+
+    The policy estimate comes from the cached evidence of review/services/policy_stats.py
+    when it is at most `max_stale_seconds` old: on a busy queue new labels arrive every
+    second, and rebuilding a million items' evidence on every view would cost seconds.
+    """
     now = now or utcnow()
     days = [(now - timedelta(days=DAYS - 1 - k)).date() for k in range(DAYS)]
     since = datetime.combine(days[0], datetime.min.time(), tzinfo=now.tzinfo)
@@ -246,6 +277,7 @@ def build_dashboard(session: Session, queue: Queue, now: datetime | None = None)
     audit_rows = _audit_rows(session, queue)
     depth, oldest = _depth(session, queue, days, now)
     decisions, by_reviewer = _decisions(session, queue, days, since)
+    evidence = policy_stats.queue_evidence(session, queue, max_stale_seconds)
     return Dashboard(
         days=days,
         automation_rate=automation,
@@ -255,7 +287,9 @@ def build_dashboard(session: Session, queue: Queue, now: datetime | None = None)
             for label, per_day in sorted(overrides.items())
         },
         audit=_audit_series(audit_rows, days),
-        policy_estimate=_policy_estimate(session, queue),
+        policy_estimate=_policy_estimate(session, queue, evidence),
+        labeled_by_model=evidence.labeled_by_model,
+        current_model=evidence.current_model,
         depth=depth,
         oldest_hours=oldest,
         sla_hours=queue.review_sla_hours,

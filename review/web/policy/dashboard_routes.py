@@ -7,7 +7,7 @@ from flask import render_template
 from review.db import db_session
 from review.services import dashboard as dashboard_service
 from review.web.policy import bp
-from review.web.policy.access import owned_queue
+from review.web.policy.access import max_stale_seconds, owned_queue
 from review.web.policy.charts import Chart, RefLine, Series, line_chart
 from review.web.security import roles_required
 
@@ -91,7 +91,9 @@ def dashboard_charts(data: dashboard_service.Dashboard) -> dict[str, Chart]:
 @roles_required("policy_owner")
 def dashboard(slug: str) -> str:
     queue = owned_queue(slug)
-    data = dashboard_service.build_dashboard(db_session(), queue)
+    data = dashboard_service.build_dashboard(
+        db_session(), queue, max_stale_seconds=max_stale_seconds()
+    )
     return render_template(
         "policy/dashboard.html", queue=queue, data=data, charts=dashboard_charts(data)
     )
