@@ -7,6 +7,7 @@ SLA) and a vertical marker (the threshold being tried).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -47,10 +48,31 @@ class Chart:
     empty: bool = False
 
 
-def _fmt(value: float, percent: bool) -> str:
+# At most this many intervals between y ticks; the step is the smallest round one that fits.
+MAX_Y_INTERVALS = 6
+
+
+def nice_step(span: float, max_intervals: int = MAX_Y_INTERVALS) -> float:
+    """The smallest step of 1, 2 or 5 times a power of ten that cuts `span` into at most
+    `max_intervals` pieces, so that axis ticks read 0, 10, 20 rather than 0, 14.5, 29."""
+    if span <= 0:
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(span / max_intervals))
+    for multiple in (1, 2, 5, 10):
+        step = multiple * power
+        # The small tolerance keeps 1.0 / 0.2 from counting as 5.000000001 intervals.
+        if span / step <= max_intervals + 1e-9:
+            return step
+    return 10 * power  # unreachable: 10 * power always fits
+
+
+def _fmt(value: float, percent: bool, step: float) -> str:
+    """A tick label with as many decimals as the step needs and no more."""
     if percent:
-        return f"{value:.0%}"
-    return f"{value:,.0f}" if abs(value) >= 10 else f"{value:.2g}"
+        decimals = max(0, -math.floor(math.log10(step * 100) + 1e-9))
+        return f"{value * 100:.{decimals}f}%"
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    return f"{value:,.{decimals}f}"
 
 
 # Half the length of the stroke that stands for a point with no neighbour to join.
@@ -90,7 +112,8 @@ def line_chart(
 ) -> Chart:
     """Lay out `series` over `x_labels` (evenly spaced) between y_min and y_max.
 
-    y_max defaults to the largest value (or reference line), with headroom.
+    y_max defaults to the largest value (or reference line), with headroom. The axis is
+    widened to round numbers (y_min down, an automatic y_max up) and ticked at a round step.
     """
     chart = Chart(title, WIDTH, HEIGHT)
     values = [v for s in series for v in s.values if v is not None]
@@ -101,6 +124,9 @@ def line_chart(
         y_max = max(values, default=1.0) * 1.1 or 1.0
     if y_max <= y_min:
         y_max = y_min + 1.0
+    step = nice_step(y_max - y_min)
+    y_min = math.floor(y_min / step + 1e-9) * step
+    y_max = math.ceil(y_max / step - 1e-9) * step
     n = max(len(x_labels), 2)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
@@ -121,9 +147,9 @@ def line_chart(
         chart.hlines.append((y(line.value), line.label, line.css_class))
     if marker_index is not None:
         chart.vline = (x(marker_index), marker_label)
+    intervals = round((y_max - y_min) / step)
     chart.y_ticks = [
-        (y(y_min + (y_max - y_min) * k / 4), _fmt(y_min + (y_max - y_min) * k / 4, percent))
-        for k in range(5)
+        (y(y_min + step * k), _fmt(y_min + step * k, percent, step)) for k in range(intervals + 1)
     ]
     every = x_tick_every or max(1, len(x_labels) // 6)
     chart.x_ticks = [(x(i), label) for i, label in enumerate(x_labels) if i % every == 0]

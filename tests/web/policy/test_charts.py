@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from review.web.policy.charts import Series, line_chart
+from review.web.policy.charts import RefLine, Series, line_chart, nice_step
 
 
 def strokes(path: str) -> list[list[tuple[float, float]]]:
@@ -34,3 +34,44 @@ def test_a_first_day_alone_still_shows():
     chart = line_chart("depth", ["today"], [Series("waiting", [42.0], "s1")])
     (stroke,) = strokes(chart.paths[0][0])
     assert len(stroke) == 2
+
+
+def tick_labels(chart) -> list[str]:
+    return [label for _, label in chart.y_ticks]
+
+
+def test_an_automatic_axis_ends_on_a_round_number_and_ticks_at_a_round_step():
+    # 53 waiting items: the axis reaches 60 in tens, not 58.3 in quarters (0, 15, 29, 44, 58).
+    chart = line_chart("depth", ["d1", "d2"], [Series("waiting", [0, 53], "s1")])
+    assert tick_labels(chart) == ["0", "10", "20", "30", "40", "50", "60"]
+    # An SLA of 24 hours with little waiting: hours in fives, up past the SLA line.
+    chart = line_chart(
+        "age", ["d1", "d2"], [Series("oldest", [0.5, 1.0], "s1")], hlines=[RefLine(24, "SLA", "r")]
+    )
+    assert tick_labels(chart) == ["0", "5", "10", "15", "20", "25", "30"]
+    assert chart.hlines[0][0] > chart.y_ticks[-1][0]  # the SLA line sits inside the plot
+
+
+def test_small_values_and_percentages_get_the_decimals_their_step_needs():
+    chart = line_chart("cost", ["d1", "d2"], [Series("usd", [0.0, 0.034], "s1")])
+    assert tick_labels(chart) == ["0.00", "0.01", "0.02", "0.03", "0.04"]
+    chart = line_chart(
+        "audit", ["d1", "d2"], [Series("p", [0.9, 0.95], "s1")], y_min=0.5, y_max=1.0, percent=True
+    )
+    assert tick_labels(chart) == ["50%", "60%", "70%", "80%", "90%", "100%"]
+    # A lower bound that is not round moves the axis down to the next round tick.
+    chart = line_chart(
+        "audit", ["d1", "d2"], [Series("p", [0.9, 0.95], "s1")], y_min=0.43, y_max=1.0, percent=True
+    )
+    assert tick_labels(chart)[0] == "40%" and tick_labels(chart)[-1] == "100%"
+
+
+def test_nice_step_picks_one_two_or_five_times_a_power_of_ten():
+    assert [nice_step(span) for span in (1.0, 0.5, 58.3, 26.4, 12.1, 0.0374)] == [
+        0.2,
+        0.1,
+        10,
+        5,
+        5,
+        0.01,
+    ]
