@@ -12,8 +12,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import Select, and_, exists, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, joinedload
 
 from models import Item, ItemEvent, Queue, Review, User
@@ -42,42 +55,53 @@ class DecisionConflict(Conflict):
         self.decided_at = decided_at
 
 
-def _claimable(queue_id: int, now: datetime):  # type: ignore[no-untyped-def]
+# The statements of the review loop are built once, with bound parameters, and reused
+# (statements are immutable, so threads may share them): building a statement and its
+# cache key cost more CPU than running it, and a decision runs five. Their parameters:
+# b_queue (queue id), b_user (user id), b_now (the time of the request), and the others
+# named where they are used. The names are not column names: an UPDATE reserves those
+# for its SET clause.
+
+
+def _claimable() -> ColumnElement[bool]:
     return and_(
-        Item.queue_id == queue_id,
+        Item.queue_id == bindparam("b_queue"),
         Item.status == "needs_review",
-        or_(Item.leased_by_id.is_(None), Item.lease_expires_at < now),
+        or_(Item.leased_by_id.is_(None), Item.lease_expires_at < bindparam("b_now")),
     )
 
 
-def _not_skipped_by(user: User):  # type: ignore[no-untyped-def]
+def _not_skipped_by_user() -> ColumnElement[bool]:
     """Items this reviewer passed on go to the others first (see _claim_skipped)."""
     return ~exists().where(
-        ItemEvent.item_id == Item.id, ItemEvent.kind == "skipped", ItemEvent.user_id == user.id
+        ItemEvent.item_id == Item.id,
+        ItemEvent.kind == "skipped",
+        ItemEvent.user_id == bindparam("b_user"),
     )
 
 
-def _live_leases(queue: Queue, user: User) -> Select[tuple[Item]]:
-    return select(Item).where(
-        Item.queue_id == queue.id,
-        Item.status == "needs_review",
-        Item.leased_by_id == user.id,
-        Item.lease_expires_at >= utcnow(),
+@cache
+def _held_statement() -> Select[Item]:
+    """The user's live leases in a queue, at most two: the one on screen first (its lease
+    has started), then one prefetched for after it (no start yet). The recommendation comes
+    in the same query, since the screen shows it."""
+    return (
+        select(Item)
+        .where(
+            Item.queue_id == bindparam("b_queue"),
+            Item.status == "needs_review",
+            Item.leased_by_id == bindparam("b_user"),
+            Item.lease_expires_at >= bindparam("b_now"),
+        )
+        .options(joinedload(Item.recommendation))
+        .order_by(Item.lease_started_at.is_(None), Item.lease_started_at, Item.id)
+        .limit(2)
     )
 
 
 def _held(session: Session, queue: Queue, user: User) -> list[Item]:
-    """The user's live leases in this queue, at most two: the one on screen first (its lease
-    has started), then one prefetched for after it (no start yet). The recommendation comes
-    in the same query, since the screen shows it."""
-    return list(
-        session.scalars(
-            _live_leases(queue, user)
-            .options(joinedload(Item.recommendation))
-            .order_by(Item.lease_started_at.is_(None), Item.lease_started_at, Item.id)
-            .limit(2)
-        )
-    )
+    params = {"b_queue": queue.id, "b_user": user.id, "b_now": utcnow()}
+    return list(session.scalars(_held_statement(), params))
 
 
 @dataclass(frozen=True)
@@ -108,7 +132,8 @@ def _prefetch(session: Session, queue: Queue, user: User, lease_seconds: int) ->
     it is shown. Only while at least one more item is free, so that the last one in a queue
     is never held back from a reviewer who has none; and never a skipped item (the others
     get those first)."""
-    top_two = session.scalars(_top_priority(queue, user, utcnow(), limit=2)).all()
+    params = {"b_queue": queue.id, "b_user": user.id, "b_now": utcnow()}
+    top_two = session.scalars(_top_priority_statement(False, 2), params).all()
     if len(top_two) < 2:
         return None
     return _claim_new(
@@ -120,25 +145,40 @@ def _show(session: Session, item: Item) -> Item:
     """A prefetched item goes on screen: its lease, and the clock on it, start now."""
     if item.lease_started_at is None:
         session.execute(
-            update(Item)
-            .where(Item.id == item.id, Item.leased_by_id == item.leased_by_id)
-            .values(lease_started_at=utcnow())
-            .execution_options(synchronize_session=False)
+            _show_statement(),
+            {"b_item": item.id, "b_user": item.leased_by_id, "b_now": utcnow()},
         )
         session.expire(item, ["lease_started_at"])
     return item
 
 
+@cache
+def _show_statement():  # type: ignore[no-untyped-def]
+    return (
+        update(Item)
+        .where(Item.id == bindparam("b_item"), Item.leased_by_id == bindparam("b_user"))
+        .values(lease_started_at=bindparam("b_now"))
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _top_priority(
-    queue: Queue, user: User, now: datetime, below: int | None = None, limit: int = 1
-) -> Select[tuple[int]]:
-    """The highest priority among items this user could claim (under `below` if given);
-    with `limit`, that many items' priorities, highest first."""
+    session: Session, queue: Queue, user: User, now: datetime, below: int | None = None
+) -> int | None:
+    """The highest priority among items this user could claim (under `below` if given)."""
+    params = {"b_queue": queue.id, "b_user": user.id, "b_now": now, "b_below": below}
+    return session.scalar(_top_priority_statement(below is not None, 1), params)
+
+
+@cache
+def _top_priority_statement(below: bool, limit: int) -> Select[int]:
+    """The priorities of the first `limit` items the user could claim, highest first (under
+    b_below if `below`)."""
     # ORDER BY ... LIMIT 1 rather than max(): with the anti-join on skips, PostgreSQL turns
     # max() into a full scan, while this stays a short backward walk of ix_items_claim.
-    query = select(Item.priority).where(_claimable(queue.id, now), _not_skipped_by(user))
-    if below is not None:
-        query = query.where(Item.priority < below)
+    query = select(Item.priority).where(_claimable(), _not_skipped_by_user())
+    if below:
+        query = query.where(Item.priority < bindparam("b_below"))
     return query.order_by(Item.priority.desc()).limit(limit)
 
 
@@ -162,28 +202,46 @@ def _claim(
     # The top priority as a value, not a subquery: with a subquery PostgreSQL cannot tell
     # how rare that priority is and may walk the primary key past every decided item
     # (190 ms a claim at a million items) instead of the claim index.
-    group = session.scalar(_top_priority(queue, user, now)) if priority is None else priority
+    group = _top_priority(session, queue, user, now) if priority is None else priority
     if group is None:
         return None
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    claimed: Item | None = session.scalar(
+        _claim_statement(postgresql),
+        {
+            "b_queue": queue.id,
+            "b_user": user.id,
+            "b_now": now,
+            "b_priority": group,
+            "b_started": now if shown else None,
+            "b_expires": now + timedelta(seconds=lease_seconds),
+        },
+    )
+    return claimed
+
+
+@cache
+def _claim_statement(postgresql: bool):  # type: ignore[no-untyped-def]
+    """Lease the first claimable item of priority b_priority to b_user (see _claim)."""
     candidate = (
         select(Item.id)
-        .where(_claimable(queue.id, now), _not_skipped_by(user), Item.priority == group)
+        .where(_claimable(), _not_skipped_by_user(), Item.priority == bindparam("b_priority"))
         .order_by(Item.id)
         .limit(1)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if postgresql:
         # Other reviewers skip rows being claimed instead of queueing behind them.
         candidate = candidate.with_for_update(skip_locked=True)
     # RETURNING the whole row loads the claimed item with no further query;
     # populate_existing: a copy already in the session predates the claim.
-    return session.scalar(
+    return (
         update(Item)
-        .where(Item.id == candidate.scalar_subquery(), _claimable(queue.id, now))
+        .where(Item.id == candidate.scalar_subquery(), _claimable())
         .values(
-            leased_by_id=user.id,
-            lease_started_at=now if shown else None,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            lease_heartbeat_at=now,
+            leased_by_id=bindparam("b_user"),
+            lease_started_at=bindparam("b_started"),
+            lease_expires_at=bindparam("b_expires"),
+            lease_heartbeat_at=bindparam("b_now"),
         )
         .returning(Item)
         .execution_options(synchronize_session=False, populate_existing=True)
@@ -201,20 +259,21 @@ def _claim_skipped(session: Session, queue: Queue, user: User, lease_seconds: in
     )
     for _ in range(CLAIM_ATTEMPTS):
         now = utcnow()
+        params = {"b_queue": queue.id, "b_now": now}
         candidate = (
             select(Item.id)
             .join(last_skip, last_skip.c.item_id == Item.id)
-            .where(_claimable(queue.id, now))
+            .where(_claimable())
             .order_by(Item.priority.desc(), last_skip.c.last_id, Item.id)
             .limit(1)
         )
-        if session.scalar(candidate) is None:
+        if session.scalar(candidate, params) is None:
             return None
         if session.get_bind().dialect.name == "postgresql":
             candidate = candidate.with_for_update(skip_locked=True, of=Item)
         claimed = session.scalar(
             update(Item)
-            .where(Item.id == candidate.scalar_subquery(), _claimable(queue.id, now))
+            .where(Item.id == candidate.scalar_subquery(), _claimable())
             .values(
                 leased_by_id=user.id,
                 lease_started_at=now,
@@ -222,7 +281,8 @@ def _claim_skipped(session: Session, queue: Queue, user: User, lease_seconds: in
                 lease_heartbeat_at=now,
             )
             .returning(Item)
-            .execution_options(synchronize_session=False, populate_existing=True)
+            .execution_options(synchronize_session=False, populate_existing=True),
+            params,
         )
         if claimed is not None:
             return claimed
@@ -264,7 +324,7 @@ def _claim_new(
         if claimed is not None:
             return claimed
         now = utcnow()
-        below = session.scalar(_top_priority(queue, user, now, below))
+        below = _top_priority(session, queue, user, now, below)
         if below is None:
             return _claim_skipped(session, queue, user, lease_seconds) if skipped_too else None
         claimed = _claim(session, queue, user, now, lease_seconds, below, shown)
@@ -403,14 +463,49 @@ def _final_label(decision: DecisionInput, item: Item, ai_label: str | None) -> s
     return ai_label
 
 
-def _holder_condition(user: User, require_lease: bool, now: datetime):  # type: ignore[no-untyped-def]
+@cache
+def _decide_statement(require_lease: bool):  # type: ignore[no-untyped-def]
+    """Mark item b_item decided by b_user, if it still awaits review, b_user may decide it,
+    and no review carries the submit's idempotency key b_key (NULL matches none)."""
     if require_lease:
         # The review screen: only the lease holder. An expired lease still counts while nobody
         # else has claimed the item (a claim moves leased_by_id to the new holder).
-        return Item.leased_by_id == user.id
-    return or_(
-        Item.leased_by_id.is_(None), Item.leased_by_id == user.id, Item.lease_expires_at < now
+        holder = Item.leased_by_id == bindparam("b_user")
+    else:
+        holder = or_(
+            Item.leased_by_id.is_(None),
+            Item.leased_by_id == bindparam("b_user"),
+            Item.lease_expires_at < bindparam("b_now"),
+        )
+    # The key is checked in the same statement: a repeated submit is the exception, so it is
+    # looked up (to say who decided when) only once this finds nothing to update.
+    key_unused = ~exists().where(Review.idempotency_key == bindparam("b_key"))
+    return (
+        update(Item)
+        .where(Item.id == bindparam("b_item"), Item.status == "needs_review", holder, key_unused)
+        .values(
+            status="decided",
+            final_label=bindparam("b_label"),
+            decided_at=bindparam("b_now"),
+            leased_by_id=None,
+            lease_expires_at=None,
+            lease_heartbeat_at=None,
+        )
+        .execution_options(synchronize_session=False)
     )
+
+
+def _refuse_used_key(session: Session, key: str | None) -> None:
+    """Raise the "already decided" conflict if a review already carries this key."""
+    if key is not None:
+        earlier = session.scalar(select(Review).where(Review.idempotency_key == key))
+        if earlier is not None:
+            raise already_decided(earlier)
+
+
+@cache
+def _decided_event_statement() -> Insert:
+    return insert(ItemEvent.__table__)
 
 
 # What a decision changes on the item: the columns its UPDATE writes (updated_at by its
@@ -447,32 +542,20 @@ def decide(
         raise NotFound(f"no item {item_id}")
     decision = parse_decision(data, item.queue)
     key = parse_idempotency_key(idempotency_key)
-    if key is not None:
-        earlier = session.scalar(select(Review).where(Review.idempotency_key == key))
-        if earlier is not None:
-            raise already_decided(earlier)
     # The item's copy of its recommendation's label: no need to load the recommendation.
     ai_label = item.ai_label
-    final_label = _final_label(decision, item, ai_label)
+    try:
+        final_label = _final_label(decision, item, ai_label)
+    except ValidationFailed:
+        _refuse_used_key(session, key)  # a repeated submit is refused as such, whatever it says
+        raise
     now = utcnow()
     claimed = session.execute(
-        update(Item)
-        .where(
-            Item.id == item.id,
-            Item.status == "needs_review",
-            _holder_condition(user, require_lease, now),
-        )
-        .values(
-            status="decided",
-            final_label=final_label,
-            decided_at=now,
-            leased_by_id=None,
-            lease_expires_at=None,
-            lease_heartbeat_at=None,
-        )
-        .execution_options(synchronize_session=False)
+        _decide_statement(require_lease),
+        {"b_item": item.id, "b_user": user.id, "b_now": now, "b_key": key, "b_label": final_label},
     )
     if claimed.rowcount != 1:
+        _refuse_used_key(session, key)
         raise conflict_for(session, item, user)
     started = item.lease_started_at if item.leased_by_id == user.id else None
     review = Review(
@@ -487,22 +570,24 @@ def decide(
         decided_at=now,
         idempotency_key=key,
     )
-    session.add(review)
-    session.add(
-        ItemEvent(
-            item_id=item.id,
-            queue_id=item.queue_id,
-            user_id=user.id,
-            kind="decided",
-            reason=decision.reason_code,
-            comment=decision.comment,
-            details={"action": review.action, "ai_label": ai_label, "final_label": final_label},
-            created_at=now,
-        )
+    # The event as a plain INSERT, not an object for the unit of work: nothing reads it back
+    # in this request, and the flush of each object costs more CPU than the statement.
+    session.execute(
+        _decided_event_statement(),
+        {
+            "item_id": item.id,
+            "queue_id": item.queue_id,
+            "user_id": user.id,
+            "kind": "decided",
+            "reason": decision.reason_code,
+            "comment": decision.comment,
+            "details": {"action": review.action, "ai_label": ai_label, "final_label": final_label},
+            "created_at": now,
+        },
     )
-    session.flush()
-    # Only what the UPDATE changed is stale; the rest of the item stays loaded.
-    session.expire(item, _DECIDED_COLUMNS)
+    # Added after that INSERT, which autoflushes the session first: the flush below then
+    # writes the review and the audit row together.
+    session.add(review)
     audit.record(
         session,
         f"item.{review.action}",
@@ -514,6 +599,9 @@ def decide(
         reason_code=decision.reason_code,
         seconds_on_item=review.seconds_on_item,
     )
+    session.flush()
+    # Only what the UPDATE changed is stale; the rest of the item stays loaded.
+    session.expire(item, _DECIDED_COLUMNS)
     # Held until the undo window closes (see webhook_outbox): only final decisions go out.
     webhook_outbox.record_review(session, item, review)
     return review

@@ -134,6 +134,40 @@ def test_second_decision_is_refused_and_changes_nothing(app, factory):
         assert session.scalar(select(func.count()).select_from(Review)) == 1
 
 
+def decide_with_key(app, item_id, user_id, data, key):
+    with app.app_context():
+        session = db_session()
+        user = session.get(User, user_id)
+        review = reviewing.decide(
+            session, item_id, user, data, idempotency_key=key, require_lease=True
+        )
+        session.commit()
+        return review.final_label
+
+
+def test_a_used_idempotency_key_is_refused_on_any_item_and_changes_nothing(app, factory):
+    # The key is checked inside the decision's UPDATE: a key already spent on one item must
+    # not decide another, whether the repeated submit is valid or not.
+    queue = factory.queue()
+    add_items(app, queue.slug, 2)
+    alice = factory.user()
+    first = claim(app, queue.slug, alice.id)
+    decide_with_key(app, first, alice.id, {"action": "approve"}, "key-0001")
+    second = claim(app, queue.slug, alice.id)
+    assert second != first
+    with pytest.raises(Conflict, match=f"already decided by {alice.email}"):
+        decide_with_key(app, second, alice.id, {"action": "approve"}, "key-0001")
+    own_label = {"action": "override", "label": "approve", "reason_code": "wrong_label"}
+    with pytest.raises(Conflict, match=f"already decided by {alice.email}"):
+        decide_with_key(app, second, alice.id, own_label, "key-0001")
+    with app.app_context():
+        session = db_session()
+        item = session.get(Item, second)
+        assert (item.status, item.leased_by_id) == ("needs_review", alice.id)
+        assert session.scalar(select(func.count()).select_from(Review)) == 1
+    assert decide_with_key(app, second, alice.id, {"action": "approve"}, "key-0002") == "approve"
+
+
 def test_decision_on_item_leased_to_someone_else_is_refused(app, factory):
     queue = factory.queue()
     add_items(app, queue.slug, 1)
