@@ -7,37 +7,67 @@ team see every queue (the ML team exports across queues).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, exists, select
 from sqlalchemy.orm import Session
 
-from models import Queue, QueueMember, User
+from models import Item, Queue, QueueMember, User
 from review.services import audit
 from review.services.errors import ValidationFailed
 
 SEES_ALL_QUEUES = ("admin", "ml")
 
 
-def _membership(queue_id: Any, user: User) -> ColumnElement[bool]:
-    """SQL: the user is a member of the queue `queue_id` (a value or Queue.id)."""
-    return exists().where(QueueMember.queue_id == queue_id, QueueMember.user_id == user.id)
+def _membership(queue_id: Any, user_id: Any) -> ColumnElement[bool]:
+    """SQL: the user `user_id` is a member of the queue `queue_id` (each a value or a SQL
+    expression: Queue.id, a bound parameter)."""
+    return exists().where(QueueMember.queue_id == queue_id, QueueMember.user_id == user_id)
 
 
 def member_queue(session: Session, slug: str, user: User) -> Queue | None:
     """The queue with this slug if the user may work on it, in one query (every reviewer
     request starts here); None if there is no such queue or the user is not a member."""
-    query = select(Queue).where(Queue.slug == slug)
-    if user.role not in SEES_ALL_QUEUES:
-        query = query.where(_membership(Queue.id, user))
-    return session.scalar(query)
+    return session.scalar(
+        _member_queue_statement(user.role in SEES_ALL_QUEUES),
+        {"b_slug": slug, "b_user": user.id},
+    )
+
+
+@cache
+def _member_queue_statement(sees_all: bool) -> Select[Queue]:
+    # Built once: on every reviewer request, building the statement cost more CPU than
+    # running it.
+    query = select(Queue).where(Queue.slug == bindparam("b_slug"))
+    if not sees_all:
+        query = query.where(_membership(Queue.id, bindparam("b_user")))
+    return query
+
+
+def member_queue_item(
+    session: Session, slug: str, item_id: int, user: User
+) -> tuple[Queue, Item | None] | None:
+    """Like member_queue, with the queue's item `item_id` (None if the queue has no such
+    item), in the same one query: every action on an item starts here."""
+    row = session.execute(
+        _member_queue_item_statement(user.role in SEES_ALL_QUEUES),
+        {"b_slug": slug, "b_user": user.id, "b_item": item_id},
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+@cache
+def _member_queue_item_statement(sees_all: bool) -> Select[Queue, Item]:
+    in_queue = and_(Item.id == bindparam("b_item"), Item.queue_id == Queue.id)
+    return _member_queue_statement(sees_all).add_columns(Item).outerjoin(Item, in_queue)
 
 
 def is_member(session: Session, queue: Queue, user: User) -> bool:
     """True if the user may work on this queue (admins and ML users may see every queue)."""
     if user.role in SEES_ALL_QUEUES:
         return True
-    return bool(session.scalar(select(_membership(queue.id, user))))
+    return bool(session.scalar(select(_membership(queue.id, user.id))))
 
 
 def queues_for_user(session: Session, user: User) -> list[Queue]:

@@ -23,8 +23,10 @@ def member_queue_or_404(slug: str) -> Queue:
     return queue
 
 
-def item_in_queue_or_404(queue: Queue, item_id: int) -> Item:
-    item = db_session().get(Item, item_id)
-    if item is None or item.queue_id != queue.id:
+def queue_and_item_or_404(slug: str, item_id: int) -> tuple[Queue, Item]:
+    """The queue (as member_queue_or_404) and its item `item_id`, in one query; a 404 if
+    either is not there for this user."""
+    found = members.member_queue_item(db_session(), slug, item_id, current())
+    if found is None or found[1] is None:
         abort(404)
-    return item
+    return found[0], found[1]

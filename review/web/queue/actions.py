@@ -10,7 +10,7 @@ from review.db import db_session
 from review.services import review_actions, reviewing
 from review.services.errors import Conflict, ValidationFailed
 from review.web.queue import bp
-from review.web.queue.access import current, item_in_queue_or_404, member_queue_or_404
+from review.web.queue.access import current, queue_and_item_or_404
 from review.web.queue.forms import EscalateForm, LeaseForm, SkipForm
 from review.web.queue.rendering import render_lineup
 from review.web.queue.routes import next_item
@@ -22,8 +22,7 @@ from review.web.security import roles_required
 def skip(slug: str, item_id: int):  # type: ignore[no-untyped-def]
     """Pass on the item with a reason; the others get it first (it returns once the
     reviewer has nothing else)."""
-    queue = member_queue_or_404(slug)
-    item = item_in_queue_or_404(queue, item_id)
+    queue, item = queue_and_item_or_404(slug, item_id)
     session = db_session()
     form = SkipForm()
     try:
@@ -48,8 +47,7 @@ def skip(slug: str, item_id: int):  # type: ignore[no-untyped-def]
 @roles_required("reviewer")
 def escalate(slug: str, item_id: int):  # type: ignore[no-untyped-def]
     """Send the item to the queue's second-level queue for a senior reviewer."""
-    queue = member_queue_or_404(slug)
-    item = item_in_queue_or_404(queue, item_id)
+    queue, item = queue_and_item_or_404(slug, item_id)
     external_id = item.external_id
     session = db_session()
     form = EscalateForm()
@@ -69,8 +67,7 @@ def escalate(slug: str, item_id: int):  # type: ignore[no-untyped-def]
 @roles_required("reviewer")
 def undo(slug: str, item_id: int):  # type: ignore[no-untyped-def]
     """Take back one's own decision within the undo window; the item is shown again."""
-    queue = member_queue_or_404(slug)
-    item = item_in_queue_or_404(queue, item_id)
+    queue, item = queue_and_item_or_404(slug, item_id)
     LeaseForm()  # CSRF is checked globally; the form documents that nothing else is sent
     session = db_session()
     try:
@@ -102,8 +99,7 @@ def _lease_status(held: bool) -> Response:
 @roles_required("reviewer")
 def heartbeat(slug: str, item_id: int):  # type: ignore[no-untyped-def]
     """The open review page keeps its lease alive: 204, or 409 if the lease is gone."""
-    queue = member_queue_or_404(slug)
-    item = item_in_queue_or_404(queue, item_id)
+    queue, item = queue_and_item_or_404(slug, item_id)
     session = db_session()
     held = reviewing.heartbeat(session, item.id, current(), current_app.config["LEASE_SECONDS"])
     session.commit()
@@ -114,8 +110,7 @@ def heartbeat(slug: str, item_id: int):  # type: ignore[no-untyped-def]
 @roles_required("reviewer")
 def release(slug: str, item_id: int):  # type: ignore[no-untyped-def]
     """The review page was closed: the item goes back to the queue at once."""
-    queue = member_queue_or_404(slug)
-    item = item_in_queue_or_404(queue, item_id)
+    queue, item = queue_and_item_or_404(slug, item_id)
     session = db_session()
     held = reviewing.release_lease(session, item.id, current())
     session.commit()

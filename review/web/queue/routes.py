@@ -13,7 +13,7 @@ from review.services import members, reviewer_stats, reviewing
 from review.services.errors import Conflict, ValidationFailed
 from review.web.auth.navigation import home_url
 from review.web.queue import bp
-from review.web.queue.access import current, item_in_queue_or_404, member_queue_or_404
+from review.web.queue.access import current, member_queue_or_404, queue_and_item_or_404
 from review.web.queue.forms import DecisionForm
 from review.web.queue.overview import queue_counts
 from review.web.queue.rendering import render_lineup, vary, wants_fragment
@@ -44,8 +44,7 @@ def review(slug: str):  # type: ignore[no-untyped-def]
 @roles_required("reviewer")
 def decision(slug: str, item_id: int):  # type: ignore[no-untyped-def]
     """Record a decision (lease holder only, once), then show the next item."""
-    queue = member_queue_or_404(slug)
-    item = item_in_queue_or_404(queue, item_id)
+    queue, item = queue_and_item_or_404(slug, item_id)
     session = db_session()
     form = DecisionForm()
     try:
