@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 from flask import current_app
-from rq import get_current_job
 
 from models import DatasetSnapshot
 from models.base import utcnow
@@ -81,6 +80,8 @@ def retrain_snapshot(snapshot_id: int, requested_at: str) -> dict[str, Any]:
     Idempotent: a report made after `requested_at` (this request's, from an earlier run of
     the job) is kept as it is. Progress goes to the job's meta for the page to poll."""
     # Imported here: scikit-learn is heavy, and building a snapshot never needs it.
+    from rq import get_current_job
+
     from workers.dataset_eval import retrain_on_snapshot, store_candidate
 
     job = get_current_job()

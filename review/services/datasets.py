@@ -20,12 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import RedisError
-from rq import Queue as RqQueue
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -50,6 +46,9 @@ from review.services.dataset_writers import InOrderThread, WrittenFile, canonica
 from review.services.datasheet import build_datasheet, render_card
 from review.services.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationFailed
 
+if TYPE_CHECKING:
+    from rq import Queue as RqQueue
+
 log = logging.getLogger(__name__)
 
 BUILD_JOB = "workers.dataset_jobs.build_snapshot"
@@ -59,8 +58,11 @@ STALE_RUNNING = timedelta(seconds=BUILD_JOB_TIMEOUT_SECONDS + 300)
 # Rows per fetch: large enough that per-batch costs vanish, small enough that the batches
 # in flight (two read ahead, one being encoded: rows, columns, lines, bytes) stay a few
 # tens of MB. 5,000 put the JSONL build at 198 MB of its 200 MB budget; 2,500 measured
-# no slower.
+# no slower. Parquet also holds a row group being gathered and one being written: its
+# batches are half as large (201 MB at 2,500 a batch, 186 MB at 1,250; the machine too
+# loaded to tell their speeds apart).
 BATCH_ROWS = 2_500
+PARQUET_BATCH_ROWS = 1_250
 # First key of the PostgreSQL advisory lock that numbers snapshots (the queue id is the second).
 ADVISORY_LOCK_CLASS = 7007
 REQUEST_KEYS = {"format", "filter", "since_snapshot", "reviewer_identity"}
@@ -227,6 +229,9 @@ def create_snapshot(
 def enqueue_build(rq_queue: RqQueue, snapshot_id: int) -> bool:
     """Hand the snapshot to a worker. False (logged) when Redis is unreachable: the
     snapshot stays queued and can be retried."""
+    # Imported here: building a snapshot, which imports this module, never talks to RQ.
+    from redis.exceptions import RedisError
+
     try:
         rq_queue.enqueue(
             BUILD_JOB,
@@ -298,6 +303,8 @@ def request_retrain(
         snapshot_id=snapshot.id,
         version=snapshot.version,
     )
+    from redis.exceptions import RedisError
+
     try:
         job = rq_queue.enqueue(
             RETRAIN_JOB,
@@ -316,6 +323,10 @@ def request_retrain(
 def retrain_status(rq_queue: RqQueue, job_id: str, snapshot_id: int) -> RetrainStatus | None:
     """The retrain job's progress from its RQ metadata; None if there is no such job for
     this snapshot (expired, or an id that is not ours)."""
+    from redis.exceptions import RedisError
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
     try:
         job = Job.fetch(job_id, connection=rq_queue.connection)
     except (NoSuchJobError, RedisError, ValueError):
@@ -389,11 +400,14 @@ def write_snapshot(
     snapshot: DatasetSnapshot,
     settings: ExportSettings,
     on_progress: ProgressCallback,
-    batch_rows: int = BATCH_ROWS,
+    batch_rows: int | None = None,
 ) -> BuildResult:
     """Write the snapshot's folder (data files, README card, datasheet.json) and return
     what was written. Files go to a temporary folder renamed into place at the end, so a
-    crash never leaves a half-written snapshot where a finished one belongs."""
+    crash never leaves a half-written snapshot where a finished one belongs.
+    `batch_rows`: rows per fetch, by default the format's (BATCH_ROWS, PARQUET_BATCH_ROWS)."""
+    if batch_rows is None:
+        batch_rows = PARQUET_BATCH_ROWS if snapshot.format == "parquet" else BATCH_ROWS
     named = snapshot.reviewer_identity == "named"
     mark = Watermark(snapshot.low_review_id, snapshot.high_review_id, snapshot.high_routing_id)
     flt = SnapshotFilter.from_dict(snapshot.filters)

@@ -4,11 +4,14 @@ the same canonical JSON lines (so the content hash cannot drift) and the same co
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from review.domain.datasets import FIELD_NAMES, SCHEMA, DatasheetStats
+from review.domain.datasets import FIELD_NAMES, SCHEMA, DatasheetStats, split_for, splits_for
 from review.services import dataset_writers
 from review.services.dataset_writers import (
     canonical_line,
@@ -120,3 +123,92 @@ def test_parquet_row_groups_written_in_the_background_land_or_fail_loudly(tmp_pa
     failing.write(_columns(rows), [])
     with pytest.raises(OSError, match="disk full"):
         failing.close()
+
+
+def test_a_column_of_finite_floats_is_written_as_json_dumps_writes_it():
+    """Floats without None, NaN or infinity take a faster path (float.__repr__ in C); a
+    column with an int among them, or an infinity, goes the per-value way. Same lines."""
+    values = [0.1 + 0.2, -0.0, 1e16, 1e15, 1e-05, 5e-324, 12.5, 1e22, 0.999999999999]
+    for column_values in (values, [*values, 3], [*values, math.inf], [*values, -math.inf]):
+        rows = []
+        for n, value in enumerate(column_values):
+            row = list(_row(1))
+            row[0] = 100 + n
+            row[FIELD_NAMES.index("seconds_on_item")] = value
+            row[FIELD_NAMES.index("inclusion_probability")] = value
+            rows.append(tuple(row))
+        assert canonical_lines(_columns(rows)) == [canonical_line(row) for row in rows]
+
+
+def test_splits_for_a_batch_are_split_for_each_id():
+    ids = [0, 1, 2, 7, 10**6, 2**31 - 1, 2**31, 2**53 + 1, 2**63 - 1, *range(5_000, 6_000)]
+    assert splits_for(ids) == [split_for(i) for i in ids]
+    assert {"train", "eval"} == set(splits_for(ids))
+    assert splits_for([]) == []
+
+
+HOSTILE_COLUMNS = {
+    "string": [
+        ["a", None, "é 漢字 🙂", "", 'quote " backslash \\ newline \n nul \x00', AWKWARD_TEXT],
+        [None, None],
+        [],
+        ["plain", "ascii"],
+        ["same"] * 5,
+        ["été 🙂"] * 3,
+        ["same", "same", None, "same"],
+        [""] * 4,
+    ],
+    "int64": [[1, None, -(2**63), 2**63 - 1, 0], [None], [], [5]],
+    "float64": [
+        [1.0, None, float("nan"), -0.0, math.inf, -math.inf, 1e-300, 0.1 + 0.2],
+        [None, None],
+        [],
+        [1, 2.5],
+    ],
+    "bool": [[True, False, None, True, True, False, False, True, True], [], [False] * 17],
+    "timestamp": [
+        ["2026-01-01T00:00:30+00:00", None, "2026-01-01T00:00:30.250000+00:00"],
+        [],
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("field_type", "values"),
+    [(t, v) for t, columns in HOSTILE_COLUMNS.items() for v in columns],
+)
+def test_arrow_columns_built_from_buffers_equal_what_pa_array_makes(field_type, values):
+    import pyarrow as pa
+
+    arrow_type = dataset_writers._ARROW_TYPES[field_type]
+    built = dataset_writers._arrow_array(values, arrow_type)
+    built.validate(full=True)
+    if field_type == "timestamp":
+        expected = pa.array(values, type=pa.string()).cast(arrow_type)
+    else:
+        expected = pa.array(values, type=arrow_type)
+    assert built.type == expected.type
+    assert built.null_count == expected.null_count
+    # repr: NaN equals NaN, and -0.0 stays apart from 0.0
+    assert repr(built.to_pylist()) == repr(expected.to_pylist())
+
+
+def test_writing_parquet_does_not_import_pandas(tmp_path):
+    """pa.array imports pandas where it is installed; the writer builds its arrays without
+    it, so an export's process does not carry pandas (50 MB)."""
+    script = f"""
+import sys
+from pathlib import Path
+sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+from tests.services.test_dataset_lines import _columns, _row
+from review.services import dataset_writers
+writer = dataset_writers.ParquetWriter(Path({str(tmp_path)!r}))
+writer.write(_columns([_row(n) for n in range(30)]), [])
+files = writer.close()
+assert sum(f.rows for f in files) == 30
+print("pandas" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "False"
