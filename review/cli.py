@@ -7,25 +7,26 @@ failing command changes nothing. Service errors are printed as one line with exi
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from functools import partial
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Item, ItemEvent, Queue, Recommendation, Review, RoutingRecord, User
+from models import Item, ModelVersion, PolicyVersion, Queue, User
 from models.base import utcnow
 from models.user import ROLES
-from review import demo_data
+from review import demo_data, demo_history
 from review.db import get_database
 from review.redis_conn import get_rq_queue
-from review.services import accounts, ingest, members, pipeline, queues, reviewing
+from review.services import accounts, ingest, members, pipeline, queues
 from review.services.errors import NotFound, ServiceError
+from review.services.routing import RecommendationInput
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 tokens_cli = AppGroup("tokens", help="Manage API tokens.")
@@ -113,8 +114,11 @@ class SeedReport:
 
     users_created: list[str] = field(default_factory=list)
     queue_created: bool = False
+    past_items: int = 0
     decisions: int = 0
     overrides: int = 0
+    auto_approved: int = 0
+    audited: int = 0
     model_version: int | None = None
     model_accuracy: float | None = None
     fresh_item_ids: list[int] = field(default_factory=list)
@@ -122,6 +126,16 @@ class SeedReport:
     @property
     def changed(self) -> bool:
         return bool(self.users_created) or self.queue_created
+
+    def count(self, past: list[demo_history.PastItem]) -> None:
+        self.past_items += len(past)
+        for entry in past:
+            if entry.decision is None:
+                self.auto_approved += 1
+                continue
+            self.decisions += 1
+            self.overrides += entry.decision.body["action"] == "override"
+            self.audited += entry.plan.audit
 
 
 def seed_users(session: Session, password: str, report: SeedReport) -> dict[str, User]:
@@ -139,78 +153,59 @@ def seed_users(session: Session, password: str, report: SeedReport) -> dict[str,
 
 
 def ingest_tickets(
-    session: Session, queue: Queue, tickets: list[demo_data.DemoTicket], with_rules: bool
+    session: Session, queue: Queue, tickets: list[demo_data.DemoTicket]
 ) -> list[Item]:
-    """Ingest tickets through the same validation as the API; optionally with the legacy
-    keyword engine's recommendation attached, as the old pipeline sent them."""
-    raw = []
-    for ticket in tickets:
-        entry = {
-            "external_id": ticket.external_id,
-            "payload": ticket.payload,
-            "priority": ticket.priority,
-        }
-        if with_rules:
-            label, confidence, rationale = demo_data.keyword_guess(ticket.payload)
-            entry["recommendation"] = {
-                "label": label,
-                "confidence": confidence,
-                "model": demo_data.KEYWORD_MODEL,
-                "rationale": rationale,
-            }
-        raw.append(entry)
+    """Ingest tickets through the same validation as the API; they wait for the worker."""
+    raw = [
+        {"external_id": t.external_id, "payload": t.payload, "priority": t.priority}
+        for t in tickets
+    ]
     inputs, _ = ingest.parse_ingest_body({"items": raw}, queue)
     return [result.item for result in ingest.ingest(session, queue, inputs)]
 
 
-def seed_history(
-    session: Session, queue: Queue, users: dict[str, User], report: SeedReport
-) -> None:
-    """Past tickets, recommended by the keyword engine, decided by the demo reviewers."""
-    tickets = demo_data.history_tickets()
-    items = ingest_tickets(session, queue, tickets, with_rules=True)
-    rng = random.Random(demo_data.DEMO_SEED)
-    reviewers = [users[email] for email in demo_data.REVIEWER_EMAILS]
-    for ticket, item in zip(tickets, items, strict=True):
-        if item.status != "needs_review":  # the initial policy reviews everything
-            continue
-        body = demo_data.reviewer_decision(ticket, item.recommendation.label, rng)
-        review = reviewing.decide(session, item.id, rng.choice(reviewers), body)
-        report.decisions += 1
-        report.overrides += review.action == "overridden"
-    session.flush()
-    schedule = demo_data.history_schedule(len(items), utcnow(), rng)
-    backdate_history(session, [item.id for item in items], schedule)
+@dataclass
+class DemoHistory:
+    """What the eras of the demo's past share while they are written."""
 
+    session: Session
+    queue: Queue
+    reviewers: list[User]
+    now: datetime
+    rng: random.Random
+    report: SeedReport
 
-def backdate_history(
-    session: Session, item_ids: list[int], schedule: list[tuple[datetime, datetime]]
-) -> None:
-    """Move the past tickets' arrival, recommendation, routing and decision back to the
-    given (arrived, decided) times, so the demo's history spans weeks rather than the
-    second it was loaded in. The audit log keeps the real time of the load."""
-    rows = [
-        {"b_item": item_id, "b_arrived": arrived, "b_decided": decided}
-        for item_id, (arrived, decided) in zip(item_ids, schedule, strict=True)
-    ]
-    item = Item.__table__
-    changes: list[tuple[Any, Any, dict[str, Any]]] = [
-        (item, item.c.id, {"created_at": "b_arrived", "routed_at": "b_arrived",
-                           "decided_at": "b_decided", "updated_at": "b_decided"}),
-        (Recommendation.__table__, Recommendation.__table__.c.item_id, {"created_at": "b_arrived"}),
-        (RoutingRecord.__table__, RoutingRecord.__table__.c.item_id, {"created_at": "b_arrived"}),
-        (Review.__table__, Review.__table__.c.item_id, {"decided_at": "b_decided"}),
-        (ItemEvent.__table__, ItemEvent.__table__.c.item_id, {"created_at": "b_decided"}),
-    ]  # fmt: skip
-    connection = session.connection()
-    for table, item_column, values in changes:
-        statement = (
-            update(table)
-            .where(item_column == bindparam("b_item"))
-            .values({column: bindparam(param) for column, param in values.items()})
+    def era(
+        self,
+        era: demo_data.Era,
+        tickets: list[demo_data.DemoTicket],
+        recommend: demo_history.Recommend,
+    ) -> None:
+        """Write the era's tickets as the policy in force decided them."""
+        policy = queues.current_policy(self.session, self.queue)
+        arrivals = demo_data.arrivals(era, self.now, self.rng)
+        past = demo_history.plan_era(
+            tickets, arrivals, recommend, policy, self.queue, self.reviewers, self.now, self.rng
         )
-        connection.execute(statement, rows)
-    session.expire_all()  # the loaded rows still hold the times of the load
+        demo_history.write_past_items(self.session, self.queue, policy, past)
+        self.report.count(past)
+
+
+def local_recommend(session: Session, queue: Queue) -> demo_history.Recommend:
+    """The queue's active local model, recommending for demo tickets."""
+    # Imported here: the workers package sits above the services in the layering.
+    from workers.recommenders.local import local_recommender_for
+
+    recommender = local_recommender_for(session, queue)
+
+    def recommend(tickets: Sequence[demo_data.DemoTicket]) -> list[RecommendationInput]:
+        # Transient items, never added to the session: the recommender reads the payload.
+        answers = recommender.recommend([Item(payload=t.payload) for t in tickets])
+        if any(answer is None for answer in answers):
+            raise click.ClickException("the demo's local model gave no recommendation")
+        return [answer for answer in answers if answer is not None]
+
+    return recommend
 
 
 def train_local_model(session: Session, queue: Queue, report: SeedReport) -> None:
@@ -218,20 +213,61 @@ def train_local_model(session: Session, queue: Queue, report: SeedReport) -> Non
     from workers.recommenders.local import train_for_queue
 
     model = train_for_queue(session, queue)
-    if model is not None:
-        report.model_version = model.version
-        report.model_accuracy = model.metrics.get("accuracy")
+    if model is None:
+        raise click.ClickException("the demo's local model could not be trained")
+    report.model_version = model.version
+    report.model_accuracy = model.metrics.get("accuracy")
+
+
+def seed_history(
+    session: Session, queue: Queue, users: dict[str, User], report: SeedReport
+) -> None:
+    """The demo's past, era by era (review/demo_data.py ERAS): the keyword engine with
+    everything reviewed; local-v1, trained on those decisions, in shadow; the demo policy
+    with its audit. Policy and model versions are dated from their era's start."""
+    policy_owner = users[demo_data.POLICY_OWNER_EMAIL]
+    reviewers = [users[email] for email in demo_data.REVIEWER_EMAILS]
+    now = utcnow()
+    history = DemoHistory(
+        session, queue, reviewers, now, random.Random(demo_data.DEMO_SEED), report
+    )
+    (keyword, keyword_tickets), (shadow, shadow_tickets), (policy, policy_tickets) = (
+        demo_data.era_tickets()
+    )
+    history.era(keyword, keyword_tickets, partial(demo_history.keyword_recommend, queue))
+    train_local_model(session, queue, report)
+    queues.create_policy_version(session, queue, demo_data.SHADOW_POLICY, policy_owner)
+    recommend = local_recommend(session, queue)
+    history.era(shadow, shadow_tickets, recommend)
+    queues.create_policy_version(session, queue, demo_data.DEMO_POLICY, policy_owner)
+    history.era(policy, policy_tickets, recommend)
+    date_the_versions(session, queue, now)
+
+
+def date_the_versions(session: Session, queue: Queue, now: datetime) -> None:
+    """Move the queue, its policy versions and its model back to when the story has them
+    begin: the queue and version 1 with the keyword era, the model and each later policy
+    version at the start of the era it governs. The audit log keeps the real time."""
+    starts = [demo_data.era_start(era, now) for era in demo_data.ERAS]
+    queue.created_at = starts[0]
+    versions = session.scalars(
+        select(PolicyVersion)
+        .where(PolicyVersion.queue_id == queue.id)
+        .order_by(PolicyVersion.version)
+    ).all()
+    for version, start in zip(versions, starts, strict=True):
+        version.created_at = version.activated_at = start
+    for model in session.scalars(select(ModelVersion).where(ModelVersion.queue_id == queue.id)):
+        model.created_at = starts[1] - timedelta(minutes=30)  # trained just before shadow
+    session.flush()
 
 
 def seed_demo_queue(session: Session, users: dict[str, User], report: SeedReport) -> None:
-    """Create the demo queue with its history, policy, model and fresh pending tickets."""
-    policy_owner = users[demo_data.POLICY_OWNER_EMAIL]
-    queue = queues.create_queue(session, demo_data.DEMO_QUEUE, policy_owner)
+    """Create the demo queue with its history, policies, model and fresh pending tickets."""
+    queue = queues.create_queue(session, demo_data.DEMO_QUEUE, users[demo_data.POLICY_OWNER_EMAIL])
     report.queue_created = True
     seed_history(session, queue, users, report)
-    queues.create_policy_version(session, queue, demo_data.DEMO_POLICY, policy_owner)
-    train_local_model(session, queue, report)
-    fresh = ingest_tickets(session, queue, demo_data.fresh_tickets(), with_rules=False)
+    fresh = ingest_tickets(session, queue, demo_data.fresh_tickets())
     report.fresh_item_ids = [item.id for item in fresh if item.status == "pending"]
 
 
@@ -250,16 +286,16 @@ def print_seed_report(report: SeedReport, password: str) -> None:
     if report.queue_created:
         slug = demo_data.DEMO_QUEUE["slug"]
         click.echo(
-            f"Created queue {slug}: {report.decisions} past decisions "
-            f"({report.overrides} overrides), {len(report.fresh_item_ids)} new tickets pending."
+            f"Created queue {slug} with {report.past_items:,} past tickets over "
+            f"{demo_data.HISTORY_DAYS} days: {report.decisions:,} decided by reviewers "
+            f"({report.overrides:,} overrides, {report.audited} audit samples), "
+            f"{report.auto_approved:,} auto-approved; "
+            f"{len(report.fresh_item_ids)} new tickets pending."
         )
-        if report.model_version is None:
-            click.echo("Warning: the local model could not be trained; items go to review.")
-        else:
-            click.echo(
-                f"Trained local model v{report.model_version} "
-                f"(held-out accuracy {report.model_accuracy:.0%})."
-            )
+        click.echo(
+            f"Local model v{report.model_version} trained on the keyword era "
+            f"(held-out accuracy {report.model_accuracy:.0%}), recommending since."
+        )
     click.echo("Demo logins:")
     for demo_user in demo_data.DEMO_USERS:
         shown = password if demo_user.email in report.users_created else "(unchanged)"

@@ -6,9 +6,19 @@ every run produces the same tickets. About one ticket in five also mentions a se
 (a refund request that complains about a crash, phishing that talks about passwords), so a
 model has real ambiguity to learn around.
 
-The demo history is told as a story: before this workbench the team triaged with a keyword
-rules engine (`keyword_guess`); its guesses arrived with each ticket and reviewers approved
-or overrode them (`reviewer_decision`). Those decisions train the local model.
+The demo history is told as a story in three eras (`ERAS`), over the four weeks before
+the demo starts:
+
+1. keyword: the team triaged with a legacy keyword rules engine (`keyword_guess`); its
+   guesses arrived with each ticket and reviewers approved or overrode them
+   (`reviewer_decision`). Those decisions train the local model, local-v1.
+2. shadow: local-v1 recommends, but a policy that reviews everything (`SHADOW_POLICY`) is
+   in force, so every one of its recommendations gets a person's label: the evidence a
+   threshold needs before anything is auto-approved.
+3. policy: the demo policy (`DEMO_POLICY`) is in force: confident items are auto-approved,
+   5% of those are audited blind, the rest are reviewed.
+
+Then the fresh tickets arrive, waiting for the worker.
 """
 
 from __future__ import annotations
@@ -20,9 +30,34 @@ from typing import Any
 
 DEMO_PASSWORD = "demo-password"
 DEMO_SEED = 20261126
-HISTORY_COUNT = 300
 FRESH_COUNT = 60
 FIRST_TICKET_NUMBER = 10001
+
+
+@dataclass(frozen=True)
+class Era:
+    """A stretch of the demo's past: `count` tickets arriving from `first_day` days ago to
+    `last_day` days ago (both included)."""
+
+    name: str
+    count: int
+    first_day: int
+    last_day: int
+
+
+# About 300 tickets a day once the workbench is in use. The shadow era is long enough for
+# a 99% target on every label: a 95% Wilson lower bound reaches 99% only with some 380
+# right answers above a threshold, and once automation starts each audited item weighs
+# 1 / audit rate, which shrinks the effective sample size (review/domain/estimates.py).
+# The go-live week gives the audit enough items for its interval to close in on the
+# policy's estimate.
+ERAS: tuple[Era, ...] = (
+    Era("keyword", 300, 28, 22),
+    Era("shadow", 4200, 21, 8),
+    Era("policy", 2000, 7, 1),
+)
+HISTORY_COUNT = sum(era.count for era in ERAS)
+HISTORY_DAYS = ERAS[0].first_day
 
 
 @dataclass(frozen=True)
@@ -40,6 +75,8 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("admin@demo.local", "admin", "Avery Admin"),
 )
 REVIEWER_EMAILS = ("reviewer@demo.local", "reviewer2@demo.local")
+# Riley works full time on the queue, Sam part time.
+REVIEWER_WEIGHTS = (3, 2)
 POLICY_OWNER_EMAIL = "policy@demo.local"
 
 LABELS = ("refund", "bug_report", "account_access", "spam")
@@ -72,17 +109,34 @@ DEMO_QUEUE: dict[str, Any] = {
     ),
 }
 
+# In force while local-v1 recommends in shadow: every item still goes to a person.
+SHADOW_POLICY: dict[str, Any] = {
+    "default_threshold": 1.0,
+    "thresholds": {},
+    "audit_rate": 0.0,
+    "note": (
+        "local-v1 recommends in shadow: every ticket is still reviewed, so each of its "
+        "recommendations gets a person's label. Thresholds come once those labels show "
+        "how far its confidence can be trusted."
+    ),
+}
+
 DEMO_POLICY: dict[str, Any] = {
     "default_threshold": 0.94,
     "thresholds": {"spam": 0.9, "refund": 0.97},
-    # 5% of would-be auto-approvals go to review, blind, so the policy pages can estimate
-    # the precision of what nobody otherwise looks at.
-    "audit_rate": 0.05,
+    # 20% of would-be auto-approvals go to review, blind, so the policy pages can estimate
+    # the precision of what nobody otherwise looks at. A go-live rate: each audited item
+    # stands for 1 / rate auto-approved ones, and the Kish effective sample size behind the
+    # intervals shrinks fast with heavy weights (at 5%, a dozen audits of a label would
+    # undo most of the shadow era's evidence for it).
+    "audit_rate": 0.2,
     "note": (
-        "Demo policy: auto-approve only confident triage. A misrouted spam ticket costs "
-        "little, so 0.90; refunds move money, so 0.97; everything else 0.94. Audit 5%."
+        "Go-live after two weeks of local-v1 in shadow: auto-approve only confident "
+        "triage. A misrouted spam ticket costs little, so 0.90; refunds move money, so "
+        "0.97; everything else 0.94. Audit 20% while the first auto-approvals build up."
     ),
 }
+
 
 # Sentences that make a ticket what it is, per label. Placeholders are filled per ticket.
 # Labels deliberately share words ("error", "charged", "account", "order"): a refund can
@@ -330,28 +384,51 @@ def generate_tickets(count: int, first_number: int, seed: int = DEMO_SEED) -> li
 
 
 def history_tickets() -> list[DemoTicket]:
-    """The tickets reviewers already decided before the demo starts."""
+    """The tickets decided (by people or the policy) before the demo starts, oldest first."""
     return generate_tickets(HISTORY_COUNT, FIRST_TICKET_NUMBER)
 
 
-# The past decisions are spread over this many days before the demo starts, so that the
-# dashboard, the drift check and the what-if volumes have a history to show.
-HISTORY_DAYS = 28
+def era_tickets() -> list[tuple[Era, list[DemoTicket]]]:
+    """The history tickets, split into the eras they arrived in."""
+    tickets, start, eras = history_tickets(), 0, []
+    for era in ERAS:
+        eras.append((era, tickets[start : start + era.count]))
+        start += era.count
+    return eras
 
 
-def history_schedule(
-    count: int, now: datetime, rng: random.Random
-) -> list[tuple[datetime, datetime]]:
-    """(arrived, decided) for each past ticket, oldest first: one to HISTORY_DAYS days ago,
-    arriving in office hours and decided five minutes to four hours later."""
+def era_start(era: Era, now: datetime) -> datetime:
+    """Midnight (UTC) of the era's first day: when its policy and model took over."""
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    schedule = []
-    for index in range(count):
-        days_ago = HISTORY_DAYS - index * HISTORY_DAYS // count
-        arrived = today - timedelta(days=days_ago, hours=-rng.uniform(8, 18))
-        decided = arrived + timedelta(minutes=rng.uniform(5, 240))
-        schedule.append((arrived, min(decided, now)))
-    return schedule
+    return today - timedelta(days=era.first_day)
+
+
+def arrivals(era: Era, now: datetime, rng: random.Random) -> list[datetime]:
+    """When each of the era's tickets arrived, oldest first: spread evenly over its days,
+    in office hours (8:00 to 18:00 UTC)."""
+    days = era.first_day - era.last_day + 1
+    start = era_start(era, now)
+    times = [
+        start + timedelta(days=index * days // era.count, hours=rng.uniform(8, 18))
+        for index in range(era.count)
+    ]
+    return sorted(times)
+
+
+def decision_time(arrived: datetime, now: datetime, rng: random.Random) -> datetime:
+    """When a person decided a ticket that arrived then: five minutes to four hours later."""
+    return min(arrived + timedelta(minutes=rng.uniform(5, 240)), now)
+
+
+def seconds_on_item(ticket: DemoTicket, overridden: bool, rng: random.Random) -> float:
+    """How long a reviewer had the ticket open: longer for an ambiguous ticket, and longer
+    again to pick a label and a reason code for an override."""
+    seconds = rng.lognormvariate(3.0, 0.45)  # median 20 s
+    if ticket.ambiguous:
+        seconds *= 1.6
+    if overridden:
+        seconds += rng.uniform(8, 30)
+    return round(seconds, 1)
 
 
 def fresh_tickets() -> list[DemoTicket]:
