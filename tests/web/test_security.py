@@ -22,7 +22,9 @@ STATIC_JS = Path(__file__).resolve().parents[2] / "static" / "js"
 
 def _audited(app, action: str) -> list[dict]:
     with app.app_context():
-        rows = db_session().scalars(select(AuditEvent).where(AuditEvent.action == action))
+        rows = db_session().scalars(
+            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+        )
         return [row.details for row in rows]
 
 

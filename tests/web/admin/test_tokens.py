@@ -24,7 +24,9 @@ def _token_count(app) -> int:
 
 def _audited(app, action: str) -> list[dict]:
     with app.app_context():
-        events = db_session().scalars(select(AuditEvent).where(AuditEvent.action == action))
+        events = db_session().scalars(
+            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+        )
         return [e.details for e in events]
 
 

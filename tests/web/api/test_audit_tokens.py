@@ -31,7 +31,11 @@ def bearer(app, user) -> tuple[dict[str, str], ApiToken]:
 
 def events(in_db, action: str) -> list[AuditEvent]:
     def read(session):
-        found = list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+        found = list(
+            session.scalars(
+                select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+            )
+        )
         session.expunge_all()
         return found
 

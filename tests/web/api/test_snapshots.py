@@ -77,7 +77,13 @@ def test_ml_user_snapshots_overrides_downloads_parquet_and_later_gets_only_new_r
     with app.app_context():
         downloads = (
             db_session()
-            .scalars(select(AuditEvent).where(AuditEvent.action == "dataset.downloaded"))
+            .scalars(
+                # In the order they happened: without ORDER BY, PostgreSQL returns rows in
+                # heap order, which the sealer's UPDATEs reshuffle.
+                select(AuditEvent)
+                .where(AuditEvent.action == "dataset.downloaded")
+                .order_by(AuditEvent.id)
+            )
             .all()
         )
         assert [(e.details["file"], e.details["via"]) for e in downloads] == [
