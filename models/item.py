@@ -103,9 +103,11 @@ class RoutingRecord(Base):
     """Why an item went where it went: the policy version and threshold applied."""
 
     __tablename__ = "routing_records"
+    # Readers want an item's latest record: the last entry of (item_id, id), no sort.
+    __table_args__ = (Index("ix_routing_records_item_id_id", "item_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
     policy_version_id: Mapped[int] = mapped_column(ForeignKey("policy_versions.id"))
     route: Mapped[str] = mapped_column(String(20))  # auto_approve | review
     threshold: Mapped[float | None]
