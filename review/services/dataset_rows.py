@@ -12,10 +12,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import islice
 from typing import Any
 
-import psycopg
 from sqlalchemy import (
     Connection,
     Engine,
@@ -453,18 +451,12 @@ def _postgresql_batches(
     # Binary results: ints and floats arrive as machine values, not text to parse (a third
     # less client CPU per row); the columns are ints, floats, booleans and text, whose
     # Python values are the same either way (the timestamps are text, made by to_char).
-    if psycopg.pq.version() < 170000:  # no chunked rows before libpq 17: a cursor
-        with driver.cursor(name=f"snapshot_rows_{uuid.uuid4().hex}", binary=True) as cursor:
-            cursor.execute(sql, params)
-            while rows := cursor.fetchmany(size):
-                yield rows
-        return
-    # Chunks of a plain query: PostgreSQL sends rows without waiting to be asked for the
-    # next batch, as a server-side cursor's FETCH does (a second per million rows).
-    with driver.cursor() as cursor:
-        streamed = cursor.stream(sql, params, size=size, binary=True)
-        try:
-            while rows := list(islice(streamed, size)):
-                yield rows
-        finally:
-            streamed.close()  # stopped early: cancels the query, so the connection is free
+    # A server-side cursor: fetchmany builds a batch's rows in one call into the driver's
+    # C code, where Cursor.stream yields row by row through Python (0.3 µs more per row,
+    # on the thread every other step of the export waits for). The round trip per batch
+    # costs nothing here: the batches are read a batch ahead of the encoding (prefetched).
+    with driver.cursor(name=f"snapshot_rows_{uuid.uuid4().hex}", binary=True) as cursor:
+        cursor.itersize = size
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(size):
+            yield rows
