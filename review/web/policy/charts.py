@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 12, 32
+# Labels are 11px text (app.css); their width is estimated, the SVG is laid out here.
+LABEL_CHAR_WIDTH, LABEL_HEIGHT, LABEL_GAP = 6.5, 11.0, 4.0
+VLINE_LABEL_BASELINE = 22.0
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,11 @@ class Chart:
     paths: list[tuple[str, str, str]] = field(default_factory=list)  # (d, class, name)
     bands: list[tuple[str, str]] = field(default_factory=list)  # (d, class)
     hlines: list[tuple[float, str, str]] = field(default_factory=list)  # (y, label, class)
+    # Where each hline's label is drawn (x, baseline y, text-anchor), aligned with hlines.
+    hline_labels: list[tuple[float, float, str]] = field(default_factory=list)
     vline: tuple[float, str] | None = None
+    # The vline label's x and text-anchor: on the side of the marker with more room.
+    vline_label: tuple[float, str] | None = None
     y_ticks: list[tuple[float, str]] = field(default_factory=list)
     x_ticks: list[tuple[float, str]] = field(default_factory=list)
     legend: list[tuple[str, str]] = field(default_factory=list)
@@ -147,6 +154,7 @@ def line_chart(
         chart.hlines.append((y(line.value), line.label, line.css_class))
     if marker_index is not None:
         chart.vline = (x(marker_index), marker_label)
+    _place_labels(chart)
     intervals = round((y_max - y_min) / step)
     chart.y_ticks = [
         (y(y_min + step * k), _fmt(y_min + step * k, percent, step)) for k in range(intervals + 1)
@@ -154,6 +162,54 @@ def line_chart(
     every = x_tick_every or max(1, len(x_labels) // 6)
     chart.x_ticks = [(x(i), label) for i, label in enumerate(x_labels) if i % every == 0]
     return chart
+
+
+Box = tuple[float, float, float, float]  # left, top, right, bottom
+
+
+def _text_box(x: float, baseline: float, anchor: str, text: str) -> Box:
+    width = len(text) * LABEL_CHAR_WIDTH
+    left = x - width if anchor == "end" else x
+    return (left, baseline - LABEL_HEIGHT, left + width, baseline)
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _place_labels(chart: Chart) -> None:
+    """Put the marker's label on the side of the marker with more room, and each
+    reference line's label where it touches neither that label nor the marker: at the
+    right end above its line, else at the left end, else below the line. A target of 99%
+    sits near the top, where the marker's label is, and the two used to print over each
+    other."""
+    taken: list[Box] = []
+    if chart.vline is not None:
+        x_marker, text = chart.vline
+        right_half = x_marker > (LEFT + chart.width - RIGHT) / 2
+        anchor = "end" if right_half else "start"
+        x_label = x_marker - LABEL_GAP if right_half else x_marker + LABEL_GAP
+        chart.vline_label = (x_label, anchor)
+        taken.append(_text_box(x_label, VLINE_LABEL_BASELINE, anchor, text))
+        taken.append((x_marker - 1, TOP, x_marker + 1, chart.height - BOTTOM))  # the line
+    for y_line, text, _ in chart.hlines:
+        right, left = chart.width - RIGHT - 2, LEFT + LABEL_GAP
+        candidates = [
+            (right, y_line - LABEL_GAP, "end"),
+            (left, y_line - LABEL_GAP, "start"),
+            (right, y_line + LABEL_HEIGHT + LABEL_GAP / 2, "end"),
+            (left, y_line + LABEL_HEIGHT + LABEL_GAP / 2, "start"),
+        ]
+        chosen = next(
+            (
+                c
+                for c in candidates
+                if not any(_overlap(_text_box(*c, text), box) for box in taken)
+            ),
+            candidates[0],
+        )
+        chart.hline_labels.append(chosen)
+        taken.append(_text_box(*chosen, text))
 
 
 def _bands(s: Series, x, y) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]

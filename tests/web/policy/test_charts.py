@@ -75,3 +75,42 @@ def test_nice_step_picks_one_two_or_five_times_a_power_of_ten():
         5,
         0.01,
     ]
+
+
+def label_box(x, baseline, anchor, text):
+    from review.web.policy.charts import LABEL_CHAR_WIDTH, LABEL_HEIGHT
+
+    width = len(text) * LABEL_CHAR_WIDTH
+    left = x - width if anchor == "end" else x
+    return left, baseline - LABEL_HEIGHT, left + width, baseline
+
+
+def overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_a_high_target_label_keeps_clear_of_the_threshold_label_wherever_the_marker_is():
+    # The what-if chart: precision near 100%, a 99% target, the threshold marker anywhere.
+    from review.web.policy.charts import VLINE_LABEL_BASELINE
+
+    labels = [f"{k / 100:.2f}" for k in range(101)]
+    precision = [0.95 + 0.05 * k / 100 for k in range(101)]
+    for marker in (0, 30, 50, 70, 85, 95, 100):
+        chart = line_chart(
+            "precision",
+            labels,
+            [Series("precision", precision, "s1")],
+            y_min=0.9,
+            y_max=1.0,
+            percent=True,
+            hlines=[RefLine(0.99, "target 99%", "target")],
+            marker_index=marker,
+            marker_label=f"threshold {labels[marker]}",
+        )
+        x_marker, text = chart.vline
+        x_label, anchor = chart.vline_label
+        marker_box = label_box(x_label, VLINE_LABEL_BASELINE, anchor, text)
+        target_box = label_box(*chart.hline_labels[0], "target 99%")
+        assert not overlap(marker_box, target_box), marker
+        assert not target_box[0] < x_marker < target_box[2], marker  # nor crosses the line
+        assert 0 <= marker_box[0] and marker_box[2] <= chart.width, marker  # inside the chart
