@@ -201,11 +201,7 @@ def _place_labels(chart: Chart) -> None:
             (left, y_line + LABEL_HEIGHT + LABEL_GAP / 2, "start"),
         ]
         chosen = next(
-            (
-                c
-                for c in candidates
-                if not any(_overlap(_text_box(*c, text), box) for box in taken)
-            ),
+            (c for c in candidates if not any(_overlap(_text_box(*c, text), box) for box in taken)),
             candidates[0],
         )
         chart.hline_labels.append(chosen)
