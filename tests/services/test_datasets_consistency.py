@@ -213,3 +213,46 @@ def test_queue_lists_snapshots_newest_first(app, setup):
             session.scalar(select(DatasetSnapshot.status).where(DatasetSnapshot.id == first))
             == "queued"
         )
+
+
+def test_only_the_latest_routing_as_of_the_cut_says_whether_an_item_is_an_audit(app, setup):
+    """Re-routed items: an audit that a later routing replaced is no longer an audit, a
+    routing into audit after the snapshot was cut does not count yet, and the count the
+    build checks its rows against agrees with the rows in every case."""
+    from models import RoutingRecord
+
+    reviewer, ml = setup
+    ids = decided(app, "support", reviewer, 5, prefix="re")
+
+    def route_again(item_id: int, audit: bool) -> None:
+        with app.app_context():
+            session = db_session()
+            latest = session.scalar(
+                select(RoutingRecord)
+                .where(RoutingRecord.item_id == item_id)
+                .order_by(RoutingRecord.id.desc())
+            )
+            session.add(
+                RoutingRecord(
+                    item_id=item_id,
+                    policy_version_id=latest.policy_version_id,
+                    route="review",
+                    reason="routed again",
+                    audit=audit,
+                    inclusion_probability=0.05 if audit else 1.0,
+                )
+            )
+            session.commit()
+
+    route_again(ids[0], audit=True)  # now an audit
+    route_again(ids[1], audit=True)
+    route_again(ids[1], audit=False)  # was an audit, routed again: no longer
+    human = create(app, "support", ml, filter={"scope": "human"})
+    audited = create(app, "support", ml, filter={"scope": "audited"})
+    route_again(ids[2], audit=True)  # after both snapshots were cut
+    assert build(app, human) == "succeeded" and build(app, audited) == "succeeded"
+    assert {r["item_id"] for r in rows_of(app, human)} == set(ids) - {ids[0]}
+    assert {r["item_id"]: r["audit"] for r in rows_of(app, audited)} == {
+        ids[0]: True, ids[1]: False, ids[2]: False, ids[3]: False, ids[4]: False
+    }  # fmt: skip
+    assert snapshot(app, human).row_count == 4 and snapshot(app, audited).row_count == 5
