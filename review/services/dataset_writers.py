@@ -267,16 +267,19 @@ def _by_split(split_column: Sequence[str], values: Sequence[Any]) -> dict[str, l
     return {split: group for split, group in groups.items() if group}
 
 
-def _split_columns(columns: Sequence[Sequence[Any]]) -> dict[str, list[Sequence[Any]]]:
-    """The batch's columns per split of their rows, in row order (splits without rows left out)."""
-    split_column = columns[_SPLIT]
-    if split_column and split_column.count(split_column[0]) == len(split_column):
-        return {split_column[0]: list(columns)}
-    parts: dict[str, list[Sequence[Any]]] = {}
+def _split_batch(batch: pa.RecordBatch, split_column: Sequence[str]) -> dict[str, pa.RecordBatch]:
+    """The batch's rows per split, in row order (splits without rows left out). Arrow's
+    take copies each row once, in C: picking each column's Python values per split before
+    converting cost 0.5 µs a row more. A part owns its memory (a slice of one reordered
+    batch would keep the other split's rows alive while its row group fills)."""
+    if split_column.count(split_column[0]) == len(split_column):
+        return {split_column[0]: batch}
+    parts = {}
     for split in SPLITS:
-        selected = list(map(split.__eq__, split_column))
-        if any(selected):
-            parts[split] = [list(compress(column, selected)) for column in columns]
+        rows = array("i", compress(range(len(split_column)), map(split.__eq__, split_column)))
+        if rows:
+            indices = pa.Array.from_buffers(pa.int32(), len(rows), [None, pa.py_buffer(rows)])
+            parts[split] = batch.take(indices)
     return parts
 
 
@@ -491,18 +494,18 @@ class ParquetWriter(_SplitFiles):
         self.in_flight: Future[None] | None = None
 
     def write(self, columns: Sequence[Sequence[Any]], lines: Sequence[str]) -> None:
-        # Split the Python columns, then convert each part: filtering the converted batch
-        # once per split copied every column twice and cost a second per million rows.
-        for split, part in _split_columns(columns).items():
-            batch = pa.RecordBatch.from_arrays(
-                [
-                    _arrow_array(column, field.type)
-                    for column, field in zip(part, ARROW_SCHEMA, strict=True)
-                ],
-                schema=ARROW_SCHEMA,
-            )
-            self.pending[split].append(batch)
-            self.counts[split] += batch.num_rows
+        if not columns[_SPLIT]:
+            return
+        batch = pa.RecordBatch.from_arrays(
+            [
+                _arrow_array(column, field.type)
+                for column, field in zip(columns, ARROW_SCHEMA, strict=True)
+            ],
+            schema=ARROW_SCHEMA,
+        )
+        for split, part in _split_batch(batch, columns[_SPLIT]).items():
+            self.pending[split].append(part)
+            self.counts[split] += part.num_rows
             if sum(b.num_rows for b in self.pending[split]) >= self.ROW_GROUP_ROWS:
                 self._flush(split)
 
