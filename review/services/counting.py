@@ -13,10 +13,12 @@ estimate to offer, so there the page says "10,000+".
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Integer, Select, bindparam, func, select
+from sqlalchemy.engine import Compiled
 from sqlalchemy.orm import Session
 
 COUNT_CAP = 10_000
@@ -55,11 +57,7 @@ def capped_count(session: Session, query: Select[Any], cap: int | None = None) -
     counted = session.scalar(select(func.count()).select_from(limited)) or 0
     if counted <= cap:
         return Count(counted)
-    estimate = planner_estimate(session, query)
-    if estimate is None or estimate <= cap:
-        # We know there are more than `cap`; an estimate below that is stale statistics.
-        return Count(cap, "at_least")
-    return Count(round_estimate(estimate), "estimate")
+    return _beyond_cap(planner_estimate(session, query), cap)
 
 
 def planner_estimate(session: Session, query: Select[Any]) -> int | None:
@@ -69,12 +67,70 @@ def planner_estimate(session: Session, query: Select[Any]) -> int | None:
     if bind.dialect.name != "postgresql":
         return None
     compiled = query.compile(dialect=bind.dialect, compile_kwargs={"render_postcompile": True})
-    plan = (
-        session.connection()
-        .exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params)
-        .scalar()
-    )
+    return _explain(session, str(compiled), compiled.params)
+
+
+def _explain(session: Session, sql: str, params: Mapping[str, Any]) -> int:
+    plan = session.connection().exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}", params).scalar()
     return int(plan[0]["Plan"]["Plan Rows"])
+
+
+class CappedCounts:
+    """Several capped counts (as capped_count) in one statement, built once.
+
+    The queries take their values from bound parameters, so one instance serves every
+    request: the queue page's four counts cost four statements and four statement builds
+    per poll before (about 2 ms of CPU more than this one round trip).
+    """
+
+    def __init__(self, **queries: Select[Any]) -> None:
+        self.queries = queries
+        self.statement = select(*(_capped(query).label(name) for name, query in queries.items()))
+        self._compiled: dict[tuple[str, str], Compiled] = {}
+
+    def run(
+        self, session: Session, params: Mapping[str, Any], cap: int | None = None
+    ) -> dict[str, Count]:
+        """Each query's Count under the bound parameters `params`."""
+        cap = COUNT_CAP if cap is None else cap
+        row = session.execute(self.statement, {**params, "b_cap": cap + 1}).one()
+        return {
+            name: self._count(session, name, counted, params, cap)
+            for name, counted in zip(self.queries, row, strict=True)
+        }
+
+    def _count(
+        self, session: Session, name: str, counted: int, params: Mapping[str, Any], cap: int
+    ) -> Count:
+        if counted <= cap:
+            return Count(counted)
+        return _beyond_cap(self._estimate(session, name, params), cap)
+
+    def _estimate(self, session: Session, name: str, params: Mapping[str, Any]) -> int | None:
+        """planner_estimate of one query under `params`, compiled once per driver
+        (compiling took 0.4 ms of CPU a time, as much as running the EXPLAIN)."""
+        dialect = session.get_bind().dialect
+        if dialect.name != "postgresql":
+            return None
+        key = (name, dialect.driver)
+        if key not in self._compiled:
+            self._compiled[key] = self.queries[name].compile(dialect=dialect)
+        # The SQL with these values (IN lists expanded) and the driver's parameters.
+        expanded = self._compiled[key].construct_expanded_state(params)
+        return _explain(session, expanded.statement, expanded.parameters)
+
+
+def _capped(query: Select[Any]) -> Any:
+    """SQL: how many rows `query` returns, counting no further than :b_cap rows."""
+    limited = query.limit(bindparam("b_cap", type_=Integer)).subquery()
+    return select(func.count()).select_from(limited).scalar_subquery()
+
+
+def _beyond_cap(estimate: int | None, cap: int) -> Count:
+    if estimate is None or estimate <= cap:
+        # We know there are more than `cap`; an estimate below that is stale statistics.
+        return Count(cap, "at_least")
+    return Count(round_estimate(estimate), "estimate")
 
 
 def round_estimate(value: int) -> int:

@@ -3,13 +3,14 @@
 import re
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, select, text, update
 from werkzeug.datastructures import MultiDict
 
+from models import Item
 from models.base import utcnow
 from review.db import db_session
 from review.services import counting, queue_views, queues
-from review.services.counting import Count, round_estimate
+from review.services.counting import CappedCounts, Count, capped_count, round_estimate
 from tests.conftest import login
 from tests.services.test_reviewing import claim, decide
 from tests.web.ui_helpers import add_items, reviewer_in
@@ -97,3 +98,43 @@ def test_the_counts_fragment_says_when_a_count_is_not_exact(app, client, factory
     assert "counts are exact up to 2" in shown.group(1)
     assert re.fullmatch(r"about \d+|2\+", shown.group(2))
     assert re.search(r'data-count="in_review">0<', html)  # exact counts carry no title
+
+
+def test_counts_in_one_statement_agree_with_counting_each_alone(app, factory, monkeypatch):
+    monkeypatch.setattr(counting, "COUNT_CAP", 10)
+    factory.queue("q")
+    add_items(app, "q", 40)
+    add_items(app, "q", 3, prefix="few", label="reject")
+    analyze(app)
+    in_queue = select(Item.id).where(Item.queue_id == bindparam("b_queue"))
+    by_label = in_queue.where(Item.ai_label == bindparam("b_label"))
+    counter = CappedCounts(everything=in_queue, labelled=by_label)
+    with app.app_context():
+        session = db_session()
+        queue = queues.get_queue(session, "q")
+        for label in ("reject", "approve", "spam"):
+            together = counter.run(session, {"b_queue": queue.id, "b_label": label})
+            alone = {
+                "everything": capped_count(session, select(Item.id).filter_by(queue_id=queue.id)),
+                "labelled": capped_count(
+                    session, select(Item.id).filter_by(queue_id=queue.id, ai_label=label)
+                ),
+            }
+            assert together == alone
+
+
+def test_an_estimate_beyond_the_cap_binds_the_filter_values(app, factory, monkeypatch):
+    monkeypatch.setattr(counting, "COUNT_CAP", 10)
+    factory.queue("q")
+    add_items(app, "q", 30, with_recommendation=False)
+    with app.app_context():
+        session = db_session()
+        session.execute(update(Item).values(status="needs_review", ai_status="unavailable"))
+        session.commit()
+    backend = analyze(app)
+    counts = counts_of(app, "q", {"no_rec": "1"})  # a status list: IN (...) in the EXPLAIN
+    if backend == "postgresql":
+        assert counts.matching.kind == "estimate" and counts.matching.value >= 20
+    else:
+        assert counts.matching == Count(10, "at_least")
+    assert counts_of(app, "q", {"label": "reject"}).matching == Count(0)

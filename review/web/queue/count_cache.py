@@ -5,7 +5,9 @@ per figure (review/services/counting.py): sixteen reviewers on one queue asked P
 for the same four numbers several times a second, which took CPU from the decisions they
 were waiting on. Each process keeps a queue's counts for COUNTS_CACHE_SECONDS (2 s by
 default; 0 turns this off), so the figures a page shows are never older than that, far
-less than the page's own polling interval.
+less than the page's own polling interval. Under gunicorn each worker process keeps its
+own entries, so a queue is counted up to once a window per worker and set of filters;
+the views key the entries by the filters without the sort, which changes no count.
 """
 
 from __future__ import annotations

@@ -60,8 +60,10 @@ def counts(slug: str):  # type: ignore[no-untyped-def]
         filters = queue_views.parse_filters(request.args, queue)
     except ValidationFailed:
         filters = queue_views.QueueFilters()
+    # Keyed without the sort, which changes no count: pages sorted differently share
+    # one entry instead of each counting on its own.
     counts = counts_cache(current_app).get(
-        (queue.id, filters),
+        (queue.id, filters.without_sort()),
         lambda: queue_views.queue_counts(db_session(), queue, filters, utcnow()),
     )
     return render_template(
