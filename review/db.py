@@ -27,7 +27,31 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    _note_possible_writes(engine)
+    return engine
+
+
+# Statements that cannot write: a transaction that ran nothing else may simply be committed.
+_READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN", "SHOW")
+_MAY_HAVE_WRITTEN = "may_have_written"
+
+
+def _note_possible_writes(engine: Engine) -> None:
+    """Mark a connection's transaction once it runs a statement that may write (anything
+    but a plain SELECT, EXPLAIN or SHOW: a WITH ... UPDATE, a SET, a text() statement),
+    until it commits or rolls back. end_read_only_transaction reads the mark instead of
+    asking PostgreSQL, a round trip at the end of every read-only request."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _note(conn, _cursor, statement, _parameters, _context, _executemany):  # type: ignore[no-untyped-def]
+        if not statement.lstrip()[:7].upper().startswith(_READ_ONLY_STATEMENTS):
+            conn.info[_MAY_HAVE_WRITTEN] = True
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _clear(conn):  # type: ignore[no-untyped-def]
+        conn.info.pop(_MAY_HAVE_WRITTEN, None)
 
 
 class Database:
@@ -85,7 +109,12 @@ def end_read_only_transaction(session: Session) -> None:
     if not session.in_transaction() or session.get_bind().dialect.name != "postgresql":
         return
     try:
-        wrote = session.execute(text("SELECT pg_current_xact_id_if_assigned()")).scalar()
+        # Only reads since the transaction began (see _note_possible_writes): nothing to
+        # ask. Otherwise PostgreSQL knows: a transaction id is assigned at the first write.
+        if session.connection().info.get(_MAY_HAVE_WRITTEN):
+            wrote = session.execute(text("SELECT pg_current_xact_id_if_assigned()")).scalar()
+        else:
+            wrote = None
         if wrote is None:
             session.commit()
     except Exception:  # noqa: BLE001 - a broken connection: close() rolls back and discards it
