@@ -27,7 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, aliased, joinedload, make_transient_to_detached
 
 from models import Item, ItemEvent, Queue, Review, User
 from models.base import utcnow
@@ -232,9 +232,7 @@ def _claim_statement(postgresql: bool):  # type: ignore[no-untyped-def]
     if postgresql:
         # Other reviewers skip rows being claimed instead of queueing behind them.
         candidate = candidate.with_for_update(skip_locked=True)
-    # RETURNING the whole row loads the claimed item with no further query;
-    # populate_existing: a copy already in the session predates the claim.
-    return (
+    claim = (
         update(Item)
         .where(Item.id == candidate.scalar_subquery(), _claimable())
         .values(
@@ -243,8 +241,23 @@ def _claim_statement(postgresql: bool):  # type: ignore[no-untyped-def]
             lease_expires_at=bindparam("b_expires"),
             lease_heartbeat_at=bindparam("b_now"),
         )
-        .returning(Item)
-        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    # populate_existing: a copy already in the session predates the claim.
+    if not postgresql:
+        # RETURNING the whole row loads the claimed item with no further query (its
+        # recommendation is lazy-loaded when the screen draws it: SQLite has no UPDATE in a
+        # WITH clause).
+        return claim.returning(Item).execution_options(
+            synchronize_session=False, populate_existing=True
+        )
+    # The claimed row joined to its recommendation, which the screen draws: one statement
+    # where a lazy load made it two, a round trip in every decision's answer and 0.5 to
+    # 1 ms of its CPU (bench_review).
+    claimed = aliased(Item, claim.returning(*Item.__table__.c).cte("claimed"))
+    return (
+        select(claimed)
+        .options(joinedload(claimed.recommendation))
+        .execution_options(populate_existing=True)
     )
 
 
@@ -508,6 +521,23 @@ def _decided_event_statement() -> Insert:
     return insert(ItemEvent.__table__)
 
 
+@cache
+def _review_insert_statement() -> Insert:
+    return insert(Review.__table__).returning(Review.__table__.c.id)
+
+
+def _insert_review(session: Session, **values: object) -> Review:
+    """Write the review row (every column given) with a plain INSERT, and return it as a
+    persistent object, as if loaded: callers read it (and its item) in this transaction.
+    The unit of work's flush of one object cost 0.2 ms more CPU than the statement."""
+    review_id = session.execute(_review_insert_statement(), values).scalar_one()
+    review = Review(id=review_id, **values)
+    # No pending INSERT: the object joins the session as the row just written.
+    make_transient_to_detached(review)
+    session.add(review)
+    return review
+
+
 # What a decision changes on the item: the columns its UPDATE writes (updated_at by its
 # onupdate) and the review now attached.
 _DECIDED_COLUMNS = [
@@ -558,7 +588,8 @@ def decide(
         _refuse_used_key(session, key)
         raise conflict_for(session, item, user)
     started = item.lease_started_at if item.leased_by_id == user.id else None
-    review = Review(
+    review = _insert_review(
+        session,
         item_id=item.id,
         reviewer_id=user.id,
         action="approved" if decision.action == "approve" else "overridden",
@@ -585,9 +616,6 @@ def decide(
             "created_at": now,
         },
     )
-    # Added after that INSERT, which autoflushes the session first: the flush below then
-    # writes the review and the audit row together.
-    session.add(review)
     audit.record(
         session,
         f"item.{review.action}",

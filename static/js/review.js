@@ -15,7 +15,9 @@
  * item back to the queue when the page is closed (sendBeacon on pagehide). The same goes
  * for the prefetched next item (<template id="prefetched-item">, leased to this reviewer):
  * the moment a decision is sent, it is put on screen read-only, and the server's answer
- * then brings it with its forms (or whatever else the server decided to show).
+ * then brings it with its forms (or whatever else the server decided to show). The request
+ * names the item previewed (X-Review-Preview); if the server shows that same item, its
+ * answer leaves out the item's card and recommendation, and they are taken from the preview.
  *
  * Letter and digit keys are ignored while the focus is in a text field or a select, so
  * typing a comment or picking a reason code by its first letter never decides an item.
@@ -255,13 +257,72 @@
 
   // A decision is on its way: show the prefetched item at once, read-only, in place of the
   // decided one (kept in the page, hidden, so its form's request and its answer carry on).
+  // Returns the id of the item put on screen, or null.
   function showPrefetched(section) {
     var next = section.querySelector("template#prefetched-item");
     var grid = section.querySelector(".review-grid:not(.review-preview)");
-    if (!next || !grid || section.querySelector(".review-preview")) { return; }
+    if (!next || !grid || section.querySelector(".review-preview")) { return null; }
     grid.hidden = true;
     Array.prototype.forEach.call(section.querySelectorAll(".flash"), function (note) { note.hidden = true; });
     section.insertBefore(next.content.cloneNode(true), grid);
+    return next.dataset.itemId;
+  }
+
+  // Names the prefetched item a decision's request has put on screen (rendering.py reads it).
+  var PREVIEW_HEADER = "X-Review-Preview";
+  // The preview's part that stands in for each placeholder of a short answer.
+  var PREVIEW_PARTS = { "item-card": ".item-card", "ai-rec": ".ai-rec" };
+  var PREVIEW_PREFIX = "next-";
+  var ID_ATTRIBUTES = ["id", "for", "aria-labelledby", "aria-describedby"];
+
+  // The preview's ids carry a prefix (so they never clash with the decided item's): drop it
+  // in a copy that becomes the item under review, so labels and aria references hold.
+  function withoutPreviewPrefix(part) {
+    var copy = part.cloneNode(true);
+    [copy].concat(Array.prototype.slice.call(copy.querySelectorAll("*"))).forEach(function (element) {
+      ID_ATTRIBUTES.forEach(function (name) {
+        var value = element.getAttribute(name);
+        if (!value || value.indexOf(PREVIEW_PREFIX) < 0) { return; }
+        element.setAttribute(name, value.split(" ").map(function (ref) {
+          return ref.indexOf(PREVIEW_PREFIX) === 0 ? ref.slice(PREVIEW_PREFIX.length) : ref;
+        }).join(" "));
+      });
+    });
+    return copy;
+  }
+
+  // The server's answer shows the item previewed and left out what the preview holds (see
+  // rendering.render_lineup): fill its placeholders from the preview. False if the preview
+  // is not that item (it cannot be, short of a bug): the caller then asks for it in full.
+  function fillFromPreview(answerSection) {
+    var preview = document.querySelector("#review-item .review-preview");
+    if (!preview || preview.dataset.itemId !== answerSection.dataset.itemId) { return false; }
+    var slots = answerSection.querySelectorAll("[data-from-preview]");
+    for (var i = 0; i < slots.length; i++) {
+      var selector = PREVIEW_PARTS[slots[i].dataset.fromPreview];
+      var part = selector && preview.querySelector(selector);
+      if (!part) { return false; }
+      var copy = withoutPreviewPrefix(part);
+      while (slots[i].firstChild) { copy.appendChild(slots[i].firstChild); }  // the history
+      slots[i].replaceWith(copy);
+    }
+    return true;
+  }
+
+  function completeShortAnswer(event) {
+    var html = event.detail.serverResponse;
+    if (typeof html !== "string" || html.indexOf("data-from-preview") < 0) { return; }
+    var answer = document.createElement("template");
+    answer.innerHTML = html;
+    var section = answer.content.querySelector("#review-item");
+    if (!section || !section.querySelector("[data-from-preview]")) { return; }
+    if (fillFromPreview(section)) {
+      event.detail.serverResponse = answer.innerHTML;
+      return;
+    }
+    // The decision was saved, but this answer cannot be drawn: ask for the item in full.
+    event.detail.shouldSwap = false;
+    window.htmx.ajax("GET", window.location.pathname, { target: "#review-item", swap: "outerHTML settle:0ms" });
   }
 
   // The decision was not accepted (network or server error): back to the decided item.
@@ -355,6 +416,10 @@
     if (url && new URL(url).pathname === "/login") {
       event.detail.shouldSwap = false;
       window.location.assign(url);
+      return;
+    }
+    if (event.detail.shouldSwap && event.detail.target && event.detail.target.id === "review-item") {
+      completeShortAnswer(event);
     }
   });
 
@@ -363,7 +428,9 @@
     var config = event.detail.requestConfig;
     if (form && form.id === "decision-form" && config && config.formData &&
         decisionComplete(config.formData)) {
-      showPrefetched(form.closest("#review-item"));
+      var previewed = showPrefetched(form.closest("#review-item"));
+      // The request is open but not sent yet: a header can still be added.
+      if (previewed) { event.detail.xhr.setRequestHeader(PREVIEW_HEADER, previewed); }
     }
   });
 

@@ -4,6 +4,8 @@ lapse or the page closes; the AI-down banner."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select, update
 
@@ -214,11 +216,13 @@ def test_the_prefetched_item_is_on_screen_as_soon_as_the_decision_is_sent(
     add_items(app, "support", 3)
     reviewer(factory, support, email="fast@example.com")
     page = browser.new_page()
+    held, sent = [], []
+    # Answered when we say. Routed before the page loads: a route added just before the key
+    # press was now and then not yet in force, and the decision went through unheld.
+    page.route("**/decision", lambda route: held.append(route))
     log_in(page, live_server, "fast@example.com")
     page.goto(f"{live_server}/queues/support/review")
     wait_for_item(page, "item-1")
-    held, sent = [], []
-    page.route("**/decision", lambda route: held.append(route))  # answered when we say
     page.on("request", lambda request: sent.append(request.url))
     page.keyboard.press("a")
     page.wait_for_selector(".review-preview >> text=Ticket item 2")  # before any answer
@@ -228,3 +232,83 @@ def test_the_prefetched_item_is_on_screen_as_soon_as_the_decision_is_sent(
     wait_for_item(page, "item-2")
     assert page.query_selector(".review-preview") is None
     assert "Saved item-1" in page.inner_text("#review-item")
+
+
+def _normalized(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r">\s+<", "><", html)).strip()
+
+
+SHOWN_PARTS = """() => {
+    const grid = document.querySelector('#review-item .review-grid:not(.review-preview)');
+    return [grid.querySelector('.item-card').outerHTML, grid.querySelector('.ai-rec').outerHTML];
+}"""
+# The same parts as the server draws them in full: the review page's item fragment, fetched
+# aside (the page and its leases stay as they are; the item shown is the lease resumed).
+FULL_PARTS = """async () => {
+    const headers = {'HX-Request': 'true', 'HX-Target': 'review-item'};
+    const answer = document.createElement('template');
+    answer.innerHTML = await (await fetch(location.pathname, {headers})).text();
+    const grid = answer.content.querySelector('.review-grid:not(.review-preview)');
+    return [grid.querySelector('.item-card').outerHTML, grid.querySelector('.ai-rec').outerHTML];
+}"""
+
+
+def test_a_saved_decision_brings_only_what_the_preview_lacks(app, factory, live_server, browser):
+    support = factory.queue("support")
+    add_items(app, "support", 4)
+    reviewer(factory, support, email="short@example.com")
+    page = browser.new_page()
+    log_in(page, live_server, "short@example.com")
+    page.goto(f"{live_server}/queues/support/review")
+    wait_for_item(page, "item-1")
+    answers = []
+    page.on("response", lambda answer: "/decision" in answer.url and answers.append(answer))
+    page.keyboard.press("a")
+    wait_for_item(page, "item-2")
+    # The answer left item-2's card and recommendation to the preview ...
+    assert answers[0].request.headers.get("x-review-preview")
+    body = answers[0].text()
+    assert 'data-from-preview="item-card"' in body and 'id="item-heading"' not in body
+    # ... and the screen is the one a full answer draws: same card (with its history) and
+    # recommendation, ids without the preview's prefix, the saved note and its undo.
+    assert "Saved item-1" in page.inner_text("#review-item") and page.is_visible("#undo-button")
+    assert page.eval_on_selector_all("#review-item [id^='next-']", "found => found.length") == 0
+    assert page.inner_text("#item-heading") == "Item item-2"
+    assert "AI suggested" in page.text_content(".item-card .history")  # collapsed
+    assert "Approve “approve”" in page.inner_text("#approve-button")
+    assert [_normalized(part) for part in page.evaluate(SHOWN_PARTS)] == [
+        _normalized(part) for part in page.evaluate(FULL_PARTS)
+    ]
+    # The loop carries on from a short answer as from a full one, undo included.
+    page.keyboard.press("a")
+    wait_for_item(page, "item-3")
+    page.keyboard.press("u")
+    wait_for_item(page, "item-2")
+    page.keyboard.press("a")
+    wait_for_item(page, "item-3")
+    with app.app_context():
+        query = select(Item.external_id).join(Review, Review.item_id == Item.id)
+        assert db_session().scalars(query.order_by(Item.id)).all() == ["item-1", "item-2"]
+
+
+def test_a_short_answer_the_page_cannot_complete_is_fetched_in_full(
+    app, factory, live_server, browser
+):
+    support = factory.queue("support")
+    add_items(app, "support", 3)
+    reviewer(factory, support, email="odd@example.com")
+    page = browser.new_page()
+    held = []
+    # Routed before the page loads (see test_the_prefetched_item_is_on_screen_...).
+    page.route("**/decision", lambda route: held.append(route))
+    log_in(page, live_server, "odd@example.com")
+    page.goto(f"{live_server}/queues/support/review")
+    wait_for_item(page, "item-1")
+    page.keyboard.press("a")
+    page.wait_for_selector(".review-preview")
+    # The preview goes before the (short) answer comes: the page asks for the item in full.
+    page.evaluate("() => document.querySelector('.review-preview').remove()")
+    held[0].continue_()
+    wait_for_item(page, "item-2")
+    assert page.inner_text("#item-heading") == "Item item-2"
+    assert page.is_visible("#decision-form") and page.query_selector("[data-from-preview]") is None

@@ -16,18 +16,20 @@ from tests.web.ui_helpers import add_items, reviewer_in, shown_item
 # the queue with the membership check and the item, the decision's update (which also
 # checks the idempotency key) and its three rows (review, event, audit), the webhook check,
 # the held leases with their recommendations, the shown item's lease start, the top
-# priorities, the prefetch claim, the shown item's history (routings and events in one)
-# and the recommendation of the item prefetched.
-MOST_STATEMENTS = 13
+# priorities, the prefetch claim with the prefetched item's recommendation, and the shown
+# item's history (routings and events in one): twelve. SQLite cannot claim and join in one
+# statement (no UPDATE in a WITH clause), so there the recommendation is a thirteenth.
+MOST_STATEMENTS = {"postgresql": 12, "sqlite": 13}
 
 
-def test_a_decision_with_the_next_item_takes_at_most_thirteen_statements(app, client, factory):
+def test_a_decision_with_the_next_item_takes_at_most_twelve_statements(app, client, factory):
     support = factory.queue("support")
     add_items(app, "support", 6)  # recommended and routed: each has a routing record
     login(client, reviewer_in(factory, support).email)
     html, token = open_review(client, "support")
     statements: list[str] = []
     engine = app.extensions["db"].engine
+    most = MOST_STATEMENTS[engine.dialect.name]
     event.listen(
         engine, "before_cursor_execute", lambda *args: statements.append(args[2].split()[0])
     )
@@ -43,5 +45,5 @@ def test_a_decision_with_the_next_item_takes_at_most_thirteen_statements(app, cl
             idempotency_key=key,
         )
         assert f"Saved {external_id}" in answer.text
-        assert len(statements) <= MOST_STATEMENTS, statements
+        assert len(statements) <= most, statements
         html = answer.text

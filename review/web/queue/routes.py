@@ -64,8 +64,9 @@ def decision(slug: str, item_id: int):  # type: ignore[no-untyped-def]
         return next_item(queue, notice=f"Item {item.external_id} was not saved: {exc.message}.")
     saved = f"Saved {item.external_id}: {review_row.action} as “{review_row.final_label}”."
     # next_item commits the decision together with the lease on the next item: one
-    # transaction, one commit, in the round trip a reviewer waits for.
-    return next_item(queue, saved=saved, undo_of=review_row)
+    # transaction, one commit, in the round trip a reviewer waits for. Only a saved decision
+    # may leave the next item to the client's preview (anything else redraws it in full).
+    return next_item(queue, saved=saved, undo_of=review_row, preview_may_stay=True)
 
 
 def next_item(
@@ -75,8 +76,10 @@ def next_item(
     saved: str | None = None,
     undo_of: object = None,
     show: Item | None = None,
+    preview_may_stay: bool = False,
 ):  # type: ignore[no-untyped-def]
     """After an action: the next item as a fragment (htmx), or a redirect to it (plain form).
+    `preview_may_stay`: see rendering.render_lineup.
 
     Commits the session, with whatever the action left in it.
     """
@@ -87,7 +90,14 @@ def next_item(
         flash(notice or saved or "", "warning" if notice else "success")
         return vary(redirect(url_for(".review", slug=queue.slug), 303))
     # The action commits with the leases on the items shown and prefetched (render_lineup).
-    return render_lineup(queue, show, notice=notice, saved=saved, undo_of=undo_of)
+    return render_lineup(
+        queue,
+        show,
+        preview_may_stay=preview_may_stay,
+        notice=notice,
+        saved=saved,
+        undo_of=undo_of,
+    )
 
 
 @bp.get("/queues/<slug>/review/status")
