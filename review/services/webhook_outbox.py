@@ -23,10 +23,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from rq import Queue as RqQueue
-from sqlalchemy import event, exists, select, update
+from sqlalchemy import Select, bindparam, event, exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import (
@@ -63,11 +64,16 @@ _HOOKED_QUEUES = "webhook_outbox.hooked_queues"
 def _webhook_configured(session: Session, queue_id: int) -> bool:
     known: dict[int, bool] = session.info.setdefault(_HOOKED_QUEUES, {})
     if queue_id not in known:
-        known[queue_id] = (
-            session.scalar(select(QueueWebhook.id).where(QueueWebhook.queue_id == queue_id))
-            is not None
-        )
+        found = session.scalar(_webhook_of_queue_statement(), {"b_queue": queue_id})
+        known[queue_id] = found is not None
     return known[queue_id]
+
+
+@cache
+def _webhook_of_queue_statement() -> Select[tuple[int]]:
+    # Asked on every decision: built once, as the review loop's statements are (building a
+    # statement cost more CPU than running it).
+    return select(QueueWebhook.id).where(QueueWebhook.queue_id == bindparam("b_queue")).limit(1)
 
 
 def forget_configuration(session: Session) -> None:

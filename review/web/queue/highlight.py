@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from markupsafe import Markup, escape
 
@@ -14,6 +15,14 @@ MIN_QUOTE = 3
 
 
 def _pattern(quotes: Iterable[str]) -> re.Pattern[str] | None:
+    return _compiled(tuple(quotes))
+
+
+# The screen asks for the same quotes' pattern once per text field of the item, twice per
+# answer (the item shown and the one prefetched): building and compiling it each time cost
+# more than matching. Keyed by the quotes themselves, so a cache hit is the same pattern.
+@lru_cache(maxsize=256)
+def _compiled(quotes: tuple[str, ...]) -> re.Pattern[str] | None:
     usable = sorted(
         {q.strip() for q in quotes if len(q.strip()) >= MIN_QUOTE}, key=len, reverse=True
     )
