@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
@@ -23,8 +23,18 @@ EVENT_KINDS = ("decided", "skipped", "escalated", "undone")
 class ItemEvent(Base):
     __tablename__ = "item_events"
     __table_args__ = (
-        # Serves "has this reviewer skipped this item?" inside the claim query, and history.
+        # The item's history, and "has this reviewer skipped this item?" for one item.
         Index("ix_item_events_item_kind_user", "item_id", "kind", "user_id"),
+        # A reviewer's skips, which every claim leaves aside: a handful, where the events
+        # are one per decision. Without it PostgreSQL read every event of every item once
+        # per claim (5 ms at 44,000 events, and growing with the queue's history).
+        Index(
+            "ix_item_events_skips",
+            "user_id",
+            "item_id",
+            postgresql_where=text("kind = 'skipped'"),
+            sqlite_where=text("kind = 'skipped'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
