@@ -21,6 +21,8 @@ from sqlalchemy import Integer, Select, bindparam, func, select
 from sqlalchemy.engine import Compiled
 from sqlalchemy.orm import Session
 
+from review.services.statements import warm
+
 COUNT_CAP = 10_000
 
 
@@ -86,6 +88,7 @@ class CappedCounts:
     def __init__(self, **queries: Select[Any]) -> None:
         self.queries = queries
         self.statement = select(*(_capped(query).label(name) for name, query in queries.items()))
+        warm(self.statement)  # shared by threads (see review/services/statements.py)
         self._compiled: dict[tuple[str, str], Compiled] = {}
 
     def run(

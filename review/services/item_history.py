@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from models import Item, ItemEvent, PolicyVersion, RoutingRecord, User
 from review.services.routing import reviewer_facing_reason
+from review.services.statements import built_once
 
 # The most recent entries shown; an item bounced around more than this is an outlier.
 MAX_ENTRIES = 50
@@ -51,7 +51,7 @@ def _event_text(event: Row[Any]) -> str:
     return str(event.kind)
 
 
-@cache
+@built_once
 def _history_statement() -> CompoundSelect[Any]:
     """The item's people's actions (the latest MAX_ENTRIES) and its routings, as rows in
     one statement (every review screen runs it: one round trip, no objects to build).

@@ -7,7 +7,6 @@ team see every queue (the ML team exports across queues).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, exists, select
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 from models import Item, Queue, QueueMember, User
 from review.services import audit
 from review.services.errors import ValidationFailed
+from review.services.statements import built_once
 
 SEES_ALL_QUEUES = ("admin", "ml")
 
@@ -35,7 +35,7 @@ def member_queue(session: Session, slug: str, user: User) -> Queue | None:
     )
 
 
-@cache
+@built_once
 def _member_queue_statement(sees_all: bool) -> Select[Queue]:
     # Built once: on every reviewer request, building the statement cost more CPU than
     # running it.
@@ -57,7 +57,7 @@ def member_queue_item(
     return None if row is None else (row[0], row[1])
 
 
-@cache
+@built_once
 def _member_queue_item_statement(sees_all: bool) -> Select[Queue, Item]:
     in_queue = and_(Item.id == bindparam("b_item"), Item.queue_id == Queue.id)
     return _member_queue_statement(sees_all).add_columns(Item).outerjoin(Item, in_queue)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Integer, Row, Select, bindparam, or_, select, tuple_
@@ -28,6 +27,7 @@ from sqlalchemy.orm import Session
 from models import Item, Queue, User
 from review.services.counting import CappedCounts, Count
 from review.services.errors import ValidationFailed
+from review.services.statements import built_once
 
 PAGE_SIZE = 50
 # Sorting by priority visits at most this many priority groups for one page.
@@ -221,7 +221,7 @@ def _listing(shape: _Shape) -> Select:
     )
 
 
-@cache
+@built_once
 def _group_statement(shape: _Shape) -> Select:
     # Like every statement here, built once per filter shape: building one cost more CPU
     # than running it.
@@ -229,7 +229,7 @@ def _group_statement(shape: _Shape) -> Select:
     return _listing(shape).where(*in_group).order_by(Item.id)
 
 
-@cache
+@built_once
 def _highest_priority_statement(shape: _Shape, below: bool) -> Select:
     # ORDER BY ... LIMIT 1 walks the index backwards; max() may scan the whole queue.
     query = select(Item.priority).where(*_conditions(shape))
@@ -246,7 +246,7 @@ _KEYSETS: dict[str, tuple[Any, bool]] = {
 }
 
 
-@cache
+@built_once
 def _sorted_statement(shape: _Shape, sort: str, after: bool) -> Select:
     key, descending = _KEYSETS[sort]
     query = _listing(shape)
@@ -397,7 +397,7 @@ def queue_counts(
     return QueueCounts(counts["needs_review"], counts["in_review"], counts["pending"], matching)
 
 
-@cache
+@built_once
 def _counter(matching: _Shape | None) -> CappedCounts:
     """The page's counts in one statement; `matching` is the shape of the filters, or None
     when they filter by nothing but the status."""

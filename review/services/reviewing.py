@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 
 from sqlalchemy import (
     ColumnElement,
@@ -33,6 +32,7 @@ from models import Item, ItemEvent, Queue, Review, User
 from models.base import utcnow
 from review.services import audit, webhook_outbox
 from review.services.errors import Conflict, NotFound, ValidationFailed
+from review.services.statements import built_once
 
 ACTIONS = ("approve", "override")
 # The top priority group can be momentarily all locked by other claimers; a claim then
@@ -80,7 +80,7 @@ def _not_skipped_by_user() -> ColumnElement[bool]:
     )
 
 
-@cache
+@built_once
 def _held_statement() -> Select[Item]:
     """The user's live leases in a queue, at most two: the one on screen first (its lease
     has started), then one prefetched for after it (no start yet). The recommendation comes
@@ -152,7 +152,7 @@ def _show(session: Session, item: Item) -> Item:
     return item
 
 
-@cache
+@built_once
 def _show_statement():  # type: ignore[no-untyped-def]
     return (
         update(Item)
@@ -170,7 +170,7 @@ def _top_priority(
     return session.scalar(_top_priority_statement(below is not None, 1), params)
 
 
-@cache
+@built_once
 def _top_priority_statement(below: bool, limit: int) -> Select[int]:
     """The priorities of the first `limit` items the user could claim, highest first (under
     b_below if `below`)."""
@@ -220,7 +220,7 @@ def _claim(
     return claimed
 
 
-@cache
+@built_once
 def _claim_statement(postgresql: bool):  # type: ignore[no-untyped-def]
     """Lease the first claimable item of priority b_priority to b_user (see _claim)."""
     candidate = (
@@ -476,7 +476,7 @@ def _final_label(decision: DecisionInput, item: Item, ai_label: str | None) -> s
     return ai_label
 
 
-@cache
+@built_once
 def _decide_statement(require_lease: bool):  # type: ignore[no-untyped-def]
     """Mark item b_item decided by b_user, if it still awaits review, b_user may decide it,
     and no review carries the submit's idempotency key b_key (NULL matches none)."""
@@ -516,12 +516,12 @@ def _refuse_used_key(session: Session, key: str | None) -> None:
             raise already_decided(earlier)
 
 
-@cache
+@built_once
 def _decided_event_statement() -> Insert:
     return insert(ItemEvent.__table__)
 
 
-@cache
+@built_once
 def _review_insert_statement() -> Insert:
     return insert(Review.__table__).returning(Review.__table__.c.id)
 

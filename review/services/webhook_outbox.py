@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 from rq import Queue as RqQueue
@@ -44,6 +43,7 @@ from models import (
 from models.base import utcnow
 from review.domain.datasets import reviewer_pseudonym
 from review.services.errors import Conflict
+from review.services.statements import built_once
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def _webhook_configured(session: Session, queue_id: int) -> bool:
     return known[queue_id]
 
 
-@cache
+@built_once
 def _webhook_of_queue_statement() -> Select[tuple[int]]:
     # Asked on every decision: built once, as the review loop's statements are (building a
     # statement cost more CPU than running it).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache, wraps
+from functools import wraps
 from typing import Any
 
 from flask import Flask, abort, has_request_context, request
@@ -13,6 +13,7 @@ from sqlalchemy import Select, bindparam, select
 
 from models import User
 from review.db import db_session
+from review.services.statements import built_once
 from review.web import rate_limits
 
 login_manager = LoginManager()
@@ -75,7 +76,7 @@ def _load_user(user_id: str) -> User | None:
     return user if user is not None and user.is_active else None
 
 
-@cache
+@built_once
 def _user_statement() -> Select[User]:
     # Built once: it runs on every request, and building it costs more CPU than running it.
     return select(User).where(User.id == bindparam("b_user"))
