@@ -55,8 +55,7 @@ def capped_count(session: Session, query: Select[Any], cap: int | None = None) -
     `query` should select one narrow column so the count can walk an index only.
     """
     cap = COUNT_CAP if cap is None else cap
-    limited = query.limit(cap + 1).subquery()
-    counted = session.scalar(select(func.count()).select_from(limited)) or 0
+    counted = session.scalar(_capped(query), {"b_cap": cap + 1}) or 0
     if counted <= cap:
         return Count(counted)
     return _beyond_cap(planner_estimate(session, query), cap)
@@ -87,7 +86,9 @@ class CappedCounts:
 
     def __init__(self, **queries: Select[Any]) -> None:
         self.queries = queries
-        self.statement = select(*(_capped(query).label(name) for name, query in queries.items()))
+        self.statement = select(
+            *(_capped(query).scalar_subquery().label(name) for name, query in queries.items())
+        )
         warm(self.statement)  # shared by threads (see review/services/statements.py)
         self._compiled: dict[tuple[str, str], Compiled] = {}
 
@@ -123,10 +124,10 @@ class CappedCounts:
         return _explain(session, expanded.statement, expanded.parameters)
 
 
-def _capped(query: Select[Any]) -> Any:
+def _capped(query: Select[Any]) -> Select[tuple[int]]:
     """SQL: how many rows `query` returns, counting no further than :b_cap rows."""
     limited = query.limit(bindparam("b_cap", type_=Integer)).subquery()
-    return select(func.count()).select_from(limited).scalar_subquery()
+    return select(func.count()).select_from(limited)
 
 
 def _beyond_cap(estimate: int | None, cap: int) -> Count:
