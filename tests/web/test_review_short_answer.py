@@ -71,6 +71,13 @@ def test_any_other_answer_is_drawn_in_full(app, client, factory):
     assert answer.status_code == 200 and not is_short(answer.text)
     assert 'id="item-heading"' in answer.text and 'id="ai-heading"' in answer.text
     html, next_id = answer.text, int(PREFETCHED.search(answer.text).group(1))
+    # A header that names no item at all (hostile or huge) is no preview either, and is
+    # never written back into the page.
+    hostile = "<script>alert(1)</script>" + "9" * 10_000
+    answer = decide(client, html, token, previewed=hostile)
+    assert answer.status_code == 200 and not is_short(answer.text)
+    assert "Saved" in answer.text and "<script>alert(1)" not in answer.text
+    html, next_id = answer.text, int(PREFETCHED.search(answer.text).group(1))
     # An invalid decision (422) shows the same item again, with the error.
     invalid = decide(client, html, token, previewed=next_id, action="override")
     assert invalid.status_code == 422 and not is_short(invalid.text)

@@ -107,6 +107,26 @@ def test_api_requests_are_limited_per_token_with_a_json_429(app, client, factory
     assert client.get(url, headers=calm).status_code == 200
 
 
+def test_the_limits_fail_open_while_redis_is_unreachable(app, factory, make_app):
+    """The counts live in Redis; while it is down nobody is locked out and the API serves
+    (logged), instead of every login and API call failing with a 500."""
+    queue = factory.queue()
+    user = factory.user("reviewer")
+    token = factory.token(factory.user("ml"))
+    config = {**app.config, "REDIS_URL": "redis://127.0.0.1:1/0"}  # nothing listens on port 1
+    config.pop("RATELIMIT_STORAGE_URI", None)  # follows REDIS_URL, as in production
+    config.update(LOGIN_FAILURES_PER_ACCOUNT="1 per 15 minutes", API_RATE_LIMIT="1 per minute")
+    without_redis = make_app(config)
+    client = without_redis.test_client()
+    assert login(client, user.email, "wrong-password").status_code == 422
+    assert login(client, user.email, "wrong-password").status_code == 422  # not counted
+    assert login(client, user.email).status_code == 302
+    api = without_redis.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"/api/v1/queues/{queue.slug}"
+    assert [api.get(url, headers=headers).status_code for _ in range(2)] == [200, 200]
+
+
 # --- cookies and headers ----------------------------------------------------------------
 
 
