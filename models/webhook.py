@@ -20,8 +20,9 @@ WEBHOOK_EVENT_STATUSES = ("pending", "sending", "delivered", "dead", "cancelled"
 class QueueWebhook(Base):
     """Where a queue's final decisions are sent, and the secret that signs them.
 
-    The secret is kept as given because every delivery is signed with it; no API or page
-    ever shows it again.
+    Every delivery is signed with the secret, so it cannot be hashed: it is stored sealed
+    (encrypted under a key derived from SECRET_KEY, review/sealed_secrets.py), and no API
+    or page ever shows it again.
     """
 
     __tablename__ = "queue_webhooks"
@@ -29,7 +30,8 @@ class QueueWebhook(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id"), unique=True)
     url: Mapped[str] = mapped_column(String(2000))
-    secret: Mapped[str] = mapped_column(String(256))
+    # Sealed: 450 characters for the longest secret (256); see review/sealed_secrets.py.
+    secret: Mapped[str] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

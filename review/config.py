@@ -41,6 +41,11 @@ def settings_from_env() -> dict[str, object]:
     """The app's configuration as read from the environment, with development defaults."""
     return {
         "SECRET_KEY": _secret_key(),
+        # Earlier keys, comma-separated, while SECRET_KEY is rotated: sessions signed and
+        # webhook secrets sealed under them still open (review/sealed_secrets.py).
+        "SECRET_KEY_FALLBACKS": [
+            key for key in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",") if key
+        ],
         "DATABASE_URL": database_url(),
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         "RQ_QUEUE_NAME": os.environ.get("RQ_QUEUE_NAME", "workbench"),

@@ -26,6 +26,7 @@ from models.base import utcnow
 from review.db import get_database
 from review.domain.webhooks import max_attempts, retry_delay, signature
 from review.redis_conn import get_rq_queue
+from review.sealed_secrets import SecretBox
 from review.services import webhook_outbox
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class Settings:
     timeout_seconds: float
     retry_intervals: list[float]
     pseudonym_secret: str
+    secrets: SecretBox  # opens the webhook's sealed signing secret
 
     @classmethod
     def from_config(cls, config: Any) -> Settings:
@@ -49,6 +51,7 @@ class Settings:
             float(config["WEBHOOK_TIMEOUT_SECONDS"]),
             [float(s) for s in config["WEBHOOK_RETRY_INTERVALS"]],
             str(config["SECRET_KEY"]),
+            SecretBox.from_config(config),
         )
 
     @property
@@ -117,6 +120,7 @@ def deliver_event(event_pk: int) -> str:
             max_attempts=max_attempts(settings.retry_intervals),
             in_flight_seconds=settings.in_flight_seconds,
             pseudonym_secret=settings.pseudonym_secret,
+            secrets=settings.secrets,
         )
     if attempt is None:
         return "skipped"

@@ -42,6 +42,7 @@ from models import (
 )
 from models.base import utcnow
 from review.domain.datasets import reviewer_pseudonym
+from review.sealed_secrets import SecretBox, SecretUnreadable, is_sealed
 from review.services.errors import Conflict
 from review.services.statements import built_once
 
@@ -239,6 +240,7 @@ def claim(
     max_attempts: int,
     in_flight_seconds: float,
     pseudonym_secret: str,
+    secrets: SecretBox,
 ) -> Attempt | None:
     """Take the event's next attempt if it is due, or None (not due, done, or taken).
 
@@ -246,6 +248,10 @@ def claim(
     it; `next_attempt_at` becomes the moment an unfinished attempt counts as lost, after
     which the sweeper hands the event to another job. An event whose last allowed attempt
     never reported back is declared dead here. The caller commits before sending.
+
+    The webhook's secret is opened with `secrets` (a secret stored before sealing is
+    sealed here). One this server cannot open fails the attempt, which is retried and may
+    end dead, to be replayed once an admin has set the secret again: never sent unsigned.
     """
     claimed = session.execute(
         update(WebhookEvent)
@@ -274,6 +280,14 @@ def claim(
         outbox_event.status = "dead"
         outbox_event.last_error = "the queue has no webhook any more"
         return None
+    try:
+        secret = secrets.open(webhook.secret)
+    except SecretUnreadable as error:
+        problem = f"not sent: the webhook secret is {error}"
+        _fail_unsigned(session, outbox_event, webhook.url, now, max_attempts, problem)
+        return None
+    if not is_sealed(webhook.secret):  # stored before secrets were sealed
+        webhook.secret = secrets.seal(secret)
     if outbox_event.body is None:
         outbox_event.body = render_body(outbox_event, pseudonym_secret)
     return Attempt(
@@ -281,9 +295,35 @@ def claim(
         event_id=outbox_event.event_id,
         number=outbox_event.attempts,
         url=webhook.url,
-        secret=webhook.secret,
+        secret=secret,
         body=outbox_event.body.encode(),
     )
+
+
+def _fail_unsigned(
+    session: Session,
+    outbox_event: WebhookEvent,
+    url: str,
+    now: datetime,
+    max_attempts: int,
+    error: str,
+) -> None:
+    """An attempt that could not be signed: recorded as a failed delivery, to be retried
+    when its in-flight time has passed (dead after the last one), as a failed send is."""
+    session.add(
+        WebhookDelivery(
+            event_id=outbox_event.id,
+            attempt=outbox_event.attempts,
+            url=url,
+            status_code=None,
+            error=error,
+            duration_ms=0.0,
+            created_at=now,
+        )
+    )
+    outbox_event.last_status_code = None
+    outbox_event.last_error = error
+    outbox_event.status = "dead" if outbox_event.attempts >= max_attempts else "pending"
 
 
 def _bury_lost_last_attempt(

@@ -18,6 +18,7 @@ from models import Item, Queue, QueueWebhook, User, WebhookDelivery, WebhookEven
 from models.base import utcnow
 from models.webhook import WEBHOOK_EVENT_STATUSES
 from review.domain.webhooks import secret_problem, url_problem
+from review.sealed_secrets import SecretBox, SecretUnreadable
 from review.services import audit
 from review.services.errors import NotFound, ValidationFailed
 from review.services.webhook_outbox import forget_configuration, remember_for_enqueue
@@ -30,8 +31,11 @@ def webhook_for(session: Session, queue: Queue) -> QueueWebhook | None:
     return session.scalar(select(QueueWebhook).where(QueueWebhook.queue_id == queue.id))
 
 
-def set_webhook(session: Session, queue: Queue, data: object, user: User) -> QueueWebhook:
-    """Create or replace the queue's webhook from `{"url", "secret"}` (audited).
+def set_webhook(
+    session: Session, queue: Queue, data: object, user: User, secrets: SecretBox
+) -> QueueWebhook:
+    """Create or replace the queue's webhook from `{"url", "secret"}` (audited). The
+    secret is stored sealed by `secrets`.
 
     Raises ValidationFailed naming each bad field; nothing changes then.
     """
@@ -54,9 +58,9 @@ def set_webhook(session: Session, queue: Queue, data: object, user: User) -> Que
     if webhook is None:
         webhook = QueueWebhook(queue_id=queue.id)
         session.add(webhook)
-    secret_changed = webhook.secret != data["secret"]
+    secret_changed = created or _stored_secret(webhook, secrets) != data["secret"]
     webhook.url = data["url"]
-    webhook.secret = data["secret"]
+    webhook.secret = secrets.seal(data["secret"])
     webhook.updated_by_id = user.id
     webhook.updated_at = utcnow()
     audit.record(
@@ -70,6 +74,14 @@ def set_webhook(session: Session, queue: Queue, data: object, user: User) -> Que
     session.flush()
     forget_configuration(session)
     return webhook
+
+
+def _stored_secret(webhook: QueueWebhook, secrets: SecretBox) -> str | None:
+    """The webhook's secret as it is now, or None when this server cannot open it."""
+    try:
+        return secrets.open(webhook.secret)
+    except SecretUnreadable:
+        return None
 
 
 def delete_webhook(session: Session, queue: Queue, user: User) -> bool:

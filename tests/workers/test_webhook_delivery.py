@@ -6,17 +6,18 @@ from datetime import timedelta
 
 import pytest
 from redis import Redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from models import AuditEvent, Item, User, WebhookEvent
+from models import AuditEvent, Item, QueueWebhook, User, WebhookEvent
 from models.base import utcnow
 from review.db import db_session
 from review.domain.datasets import reviewer_pseudonym
 from review.redis_conn import get_rq_queue
-from review.services import queues, review_actions, reviewing
+from review.sealed_secrets import SecretBox, is_sealed
+from review.services import queues, review_actions, reviewing, webhooks
 from review.services.errors import Conflict
 from tests.conftest import csrf_from, login
-from tests.fakes.webhook_receiver import running_receiver
+from tests.fakes.webhook_receiver import SECRET, running_receiver
 from tests.workers.webhook_helpers import (
     FAST_RETRIES,
     add_decided_items,
@@ -311,3 +312,69 @@ def test_a_queue_without_a_webhook_writes_no_events(app, factory):
         assert db_session().scalar(select(func.count()).select_from(WebhookEvent)) == 0
         approved = select(func.count()).select_from(Item).where(Item.status == "auto_approved")
         assert db_session().scalar(approved) == 2
+
+
+def _stored_secret(app, queue_id: int) -> str:
+    with app.app_context():
+        return db_session().scalar(
+            select(QueueWebhook.secret).where(QueueWebhook.queue_id == queue_id)
+        )
+
+
+def test_a_secret_stored_before_sealing_still_signs_and_is_sealed_on_first_use(
+    app, factory, receiver
+):
+    queue = hooked_queue(app, factory, receiver.url)
+    with app.app_context():  # as an older release stored it
+        session = db_session()
+        session.execute(
+            update(QueueWebhook).where(QueueWebhook.queue_id == queue.id).values(secret=SECRET)
+        )
+        session.commit()
+    add_decided_items(app, queue.slug, 1)
+
+    deliver_all(app)
+
+    assert [d.signature_ok for d in receiver.deliveries] == [True]
+    stored = _stored_secret(app, queue.id)
+    assert is_sealed(stored) and SECRET not in stored
+
+
+def test_after_a_key_rotation_the_fallback_key_still_opens_the_secret(app, factory, receiver):
+    queue = hooked_queue(app, factory, receiver.url)
+    add_decided_items(app, queue.slug, 1)
+    app.config.update(SECRET_KEY="rotated-key", SECRET_KEY_FALLBACKS=["test-secret"])
+
+    deliver_all(app)
+
+    assert [d.signature_ok for d in receiver.deliveries] == [True]
+
+
+def test_a_secret_no_key_opens_is_never_sent_unsigned_and_sends_once_set_again(
+    app, factory, receiver
+):
+    queue = hooked_queue(app, factory, receiver.url)
+    add_decided_items(app, queue.slug, 1)
+    app.config.update(SECRET_KEY="a-key-that-never-sealed-it")
+
+    deliver_all(app)
+
+    assert receiver.deliveries == []
+    [event] = outbox(app)
+    assert event.status == "pending"
+    assert "not sent: the webhook secret is sealed under a SECRET_KEY" in event.last_error
+    assert [(d.status_code, d.error) for d in event.deliveries] == [(None, event.last_error)]
+
+    with app.app_context():  # an admin sets it again; the retry's time comes
+        session = db_session()
+        row = queues.get_queue(session, queue.slug)
+        owner = session.scalar(select(User).where(User.role == "policy_owner"))
+        body = {"url": receiver.url, "secret": SECRET}
+        webhooks.set_webhook(session, row, body, owner, SecretBox.from_config(app.config))
+        session.execute(
+            update(WebhookEvent).where(WebhookEvent.id == event.id).values(next_attempt_at=utcnow())
+        )
+        session.commit()
+        assert deliver_event(event.id) == "delivered"
+
+    assert [d.signature_ok for d in receiver.deliveries] == [True]

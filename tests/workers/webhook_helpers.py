@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from models import User, WebhookEvent
 from review.db import db_session
+from review.sealed_secrets import SecretBox
 from review.services import ingest, queues, webhooks
 from tests.fakes.webhook_receiver import SECRET
 from tests.workers.helpers import run_worker
@@ -29,7 +30,8 @@ def hooked_queue(
         queues.create_policy_version(
             session, row, {"default_threshold": threshold, "note": "webhook tests"}, user
         )
-        webhooks.set_webhook(session, row, {"url": url, "secret": secret}, user)
+        secrets = SecretBox.from_config(app.config)
+        webhooks.set_webhook(session, row, {"url": url, "secret": secret}, user, secrets)
         session.commit()
     return queue
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
+
 from review.db import db_session
+from review.sealed_secrets import SecretBox
 from review.services import webhooks
 from review.web.api import bp
 from review.web.api.access import member_queue
@@ -32,7 +35,8 @@ def put_webhook(slug: str) -> tuple[dict[str, Any], int]:
     session = db_session()
     queue = member_queue(session, slug)
     created = webhooks.webhook_for(session, queue) is None
-    webhook = webhooks.set_webhook(session, queue, json_body(), current_api_user())
+    secrets = SecretBox.from_config(current_app.config)
+    webhook = webhooks.set_webhook(session, queue, json_body(), current_api_user(), secrets)
     session.commit()
     return webhooks.as_dict(session, queue, webhook), 201 if created else 200
 

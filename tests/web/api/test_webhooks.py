@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from models import AuditEvent, QueueWebhook
 from review.db import db_session
+from review.sealed_secrets import SecretBox, is_sealed
 from tests.web.api.helpers import error_fields
 
 GOOD = {"url": "https://hooks.example.com/decisions", "secret": "s3cret-long-enough-0001"}
@@ -129,7 +130,8 @@ def test_bad_input_names_the_field_and_changes_nothing(app, client, factory, bod
     assert response.status_code == 422
     assert field in error_fields(response)
     stored = _stored(app, queue)
-    assert (stored.url, stored.secret) == (GOOD["url"], GOOD["secret"])
+    assert stored.url == GOOD["url"]
+    assert SecretBox.from_config(app.config).open(stored.secret) == GOOD["secret"]
 
 
 def test_a_body_that_is_not_an_object_is_refused(client, factory):
@@ -138,3 +140,31 @@ def test_a_body_that_is_not_an_object_is_refused(client, factory):
     response = client.put(_url(queue), json=["https://x.example"], headers=owner)
     assert response.status_code == 422
     assert "body" in error_fields(response)
+
+
+def test_the_secret_is_stored_sealed_and_only_a_new_one_counts_as_changed(app, client, factory):
+    """A copy of the database alone does not give the signing secret away."""
+    queue = factory.queue()
+    owner = _headers(factory, "policy_owner", queue)
+    assert client.put(_url(queue), json=GOOD, headers=owner).status_code == 201
+    first = _stored(app, queue).secret
+    assert GOOD["secret"] not in first and is_sealed(first)
+
+    assert client.put(_url(queue), json=GOOD, headers=owner).status_code == 200
+    again = _stored(app, queue).secret
+    assert again != first  # sealed afresh (a new IV), the same secret inside
+    new_secret = {**GOOD, "secret": "another-secret-long-enough-2"}
+    assert client.put(_url(queue), json=new_secret, headers=owner).status_code == 200
+    assert (
+        SecretBox.from_config(app.config).open(_stored(app, queue).secret) == (new_secret["secret"])
+    )
+
+    with app.app_context():
+        changed = list(
+            db_session().scalars(
+                select(AuditEvent.details)
+                .where(AuditEvent.action.like("webhook.%"))
+                .order_by(AuditEvent.id)
+            )
+        )
+    assert [d["secret_changed"] for d in changed] == [True, False, True]
