@@ -1,4 +1,5 @@
-"""The dataset card's split sizes are read by `datasets`, so a copy with rows missing fails to load."""
+"""The dataset card's split sizes are read by `datasets`, so a copy with rows missing
+fails to load."""
 
 from __future__ import annotations
 
