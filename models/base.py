@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, MetaData
+from sqlalchemy import JSON, DateTime, MetaData, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -58,3 +58,8 @@ class Base(DeclarativeBase):
         dict[str, float]: JSON(),
         list[str]: JSON(),
     }
+
+    if TYPE_CHECKING:
+        # Every model is declared with __tablename__, so its table is a Table, which
+        # insert() and update() accept; DeclarativeBase allows any FromClause.
+        __table__: ClassVar[Table]

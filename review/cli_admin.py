@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import IO
 
 import click
 from flask import current_app
@@ -70,9 +71,7 @@ def _validate(session: Session, import_id: int, size: int) -> DataImport:
             session.commit()
             bar.update(data_import.bytes_done - done)
             done = data_import.bytes_done
-    result = session.get(DataImport, import_id)
-    assert result is not None
-    return result
+    return session.get_one(DataImport, import_id)
 
 
 def _print_report(data_import: DataImport) -> None:
@@ -91,7 +90,7 @@ def _print_report(data_import: DataImport) -> None:
 
 
 def _import(session: Session, import_id: int, size: int) -> DataImport:
-    imports.confirm_import(session, session.get(DataImport, import_id), None)
+    imports.confirm_import(session, session.get_one(DataImport, import_id), None)
     session.commit()
     warned = False
     with click.progressbar(length=size, label="Importing", file=sys.stderr) as bar:
@@ -100,14 +99,12 @@ def _import(session: Session, import_id: int, size: int) -> DataImport:
             session.commit()  # enqueue only after the commit: workers must see the rows
             if pending and not pipeline.enqueue_recommendations(get_rq_queue(), pending):
                 warned = True
-            data_import = session.get(DataImport, import_id)
+            data_import = session.get_one(DataImport, import_id)
             bar.update(data_import.bytes_done - done)
             done = data_import.bytes_done
     if warned:
         click.echo("Warning: Redis is unreachable; the worker's sweeper will pick the items up.")
-    result = session.get(DataImport, import_id)
-    assert result is not None
-    return result
+    return session.get_one(DataImport, import_id)
 
 
 @items_cli.command("import")
@@ -169,7 +166,7 @@ def import_items_command(
 @queues_cli.command("apply")
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @click.option("--dry-run", is_flag=True, help="Show the changes; apply nothing.")
-def apply_queues_command(file, dry_run: bool) -> None:  # type: ignore[no-untyped-def]
+def apply_queues_command(file: IO[str], dry_run: bool) -> None:
     """Create or update the queues described in a TOML FILE and print what changed."""
     with service_session() as session:
         results = queue_config.apply_config(session, queue_config.parse_config(file.read()), None)
@@ -190,7 +187,7 @@ def apply_queues_command(file, dry_run: bool) -> None:  # type: ignore[no-untype
     default="-",
     help="Write to this file instead of standard output.",
 )
-def export_queues_command(output) -> None:  # type: ignore[no-untyped-def]
+def export_queues_command(output: IO[str]) -> None:
     """Write every queue's configuration as TOML, in the format `queues apply` reads."""
     with service_session() as session:
         output.write(queue_config.export_config(session))

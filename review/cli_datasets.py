@@ -69,6 +69,8 @@ def retrain_command(snapshot_id: int, activate: bool, force: bool) -> None:
     with service_session() as session:
         snapshot = datasets.get_snapshot(session, snapshot_id)
         retrained = retrain_on_snapshot(session, snapshot, _settings())
+        # Set when the build succeeded, which retrain_on_snapshot has checked.
+        assert snapshot.sha256 is not None
         click.echo(f"{snapshot.queue.slug} v{snapshot.version} (sha256 {snapshot.sha256[:12]})")
         click.echo(format_report(retrained.report))
         if activate:

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine.interfaces import DBAPIConnection, DBAPICursor, ExecutionContext
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 
 def make_engine(url: str) -> Engine:
@@ -19,7 +22,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(
+            dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
+        ) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
@@ -44,13 +49,20 @@ def _note_possible_writes(engine: Engine) -> None:
     asking PostgreSQL, a round trip at the end of every read-only request."""
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _note(conn, _cursor, statement, _parameters, _context, _executemany):  # type: ignore[no-untyped-def]
+    def _note(
+        conn: Connection,
+        _cursor: DBAPICursor,
+        statement: str,
+        _parameters: object,
+        _context: ExecutionContext | None,
+        _executemany: bool,
+    ) -> None:
         if not statement.lstrip()[:7].upper().startswith(_READ_ONLY_STATEMENTS):
             conn.info[_MAY_HAVE_WRITTEN] = True
 
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
-    def _clear(conn):  # type: ignore[no-untyped-def]
+    def _clear(conn: Connection) -> None:
         conn.info.pop(_MAY_HAVE_WRITTEN, None)
 
 
@@ -122,11 +134,11 @@ def end_read_only_transaction(session: Session) -> None:
 
 
 def get_database() -> Database:
-    return current_app.extensions["db"]
+    return cast(Database, current_app.extensions["db"])
 
 
 def db_session() -> Session:
     """The session of the current request or app context, opened on first use."""
     if "db_session" not in g:
         g.db_session = get_database().session_factory()
-    return g.db_session
+    return cast(Session, g.db_session)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask import Flask, current_app
 from redis import Redis
 from rq import Queue
@@ -14,8 +16,8 @@ def init_app(app: Flask) -> None:
 
 
 def get_redis() -> Redis:
-    return current_app.extensions["redis"]
+    return cast(Redis, current_app.extensions["redis"])
 
 
 def get_rq_queue() -> Queue:
-    return current_app.extensions["rq_queue"]
+    return cast(Queue, current_app.extensions["rq_queue"])

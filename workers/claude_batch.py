@@ -296,7 +296,7 @@ def poll_batch(batch_id: int, token: str) -> str:
     """
     redis = get_redis()
     holder = redis.get(poll_key(batch_id))
-    if holder is not None and holder.decode() != token:
+    if holder is not None and holder != token.encode():
         return "superseded"
     with get_database().session() as session:
         batch = session.get(AiBatch, batch_id)

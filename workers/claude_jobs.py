@@ -201,7 +201,7 @@ def recommend_with_claude(item_id: int, token: str) -> str:
     settings = ClaudeSettings.from_app()
     redis = get_redis()
     holder = redis.get(claim_key(item_id))
-    if holder is not None and holder.decode() != token:
+    if holder is not None and holder != token.encode():
         log.info("item %d: claimed by another job; skipping", item_id)
         return "superseded"
     redis.set(claim_key(item_id), token, ex=settings.claim_seconds)

@@ -28,13 +28,13 @@ from review.services import audit
 from review.services.dataset_writers import read_rows
 from review.services.datasets import ExportSettings, snapshot_dir
 from review.services.errors import Conflict, ValidationFailed
+from review.services.model_versions import version_name
 from workers.recommenders.local import (
     CALIBRATE_MIN_PER_LABEL,
     build_pipeline,
     evaluate_pipeline,
     store_version,
     untrainable_reason,
-    version_name,
 )
 from workers.recommenders.text import payload_document
 

@@ -92,7 +92,7 @@ def retrain_snapshot(snapshot_id: int, requested_at: str) -> dict[str, Any]:
         done += 1
         if job is not None:
             job.meta.update(step=name, done=done, steps=RETRAIN_STEPS)
-            job.save_meta()
+            job.save_meta()  # type: ignore[no-untyped-call]  # rq 3.0 leaves it unannotated
 
     settings = datasets.ExportSettings.from_config(current_app.config)
     with get_database().session() as session:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.orm import Session
+
 from models import DataImport
 from review.db import get_database
 from review.redis_conn import get_rq_queue
@@ -45,7 +47,7 @@ def run_import(import_id: int) -> str | None:
         session.close()
 
 
-def _finish(session, import_id: int) -> str | None:  # type: ignore[no-untyped-def]
+def _finish(session: Session, import_id: int) -> str | None:
     session.commit()
     data_import = session.get(DataImport, import_id)
     status = data_import.status if data_import else None
@@ -53,7 +55,7 @@ def _finish(session, import_id: int) -> str | None:  # type: ignore[no-untyped-d
     return status
 
 
-def _mark_failed(session, import_id: int, exc: Exception) -> None:  # type: ignore[no-untyped-def]
+def _mark_failed(session: Session, import_id: int, exc: Exception) -> None:
     """Record why the job died, so the page stops polling and says so."""
     log.exception("import %d failed", import_id)
     session.rollback()

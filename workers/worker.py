@@ -13,6 +13,7 @@ from redis import Redis
 from rq import Queue, SimpleWorker, Worker
 from rq.executions import Execution
 from rq.job import Job
+from rq.worker import BaseWorker
 
 # Imported here, in the parent, so a forked child finds the jobs (and scikit-learn) loaded
 # instead of importing them afresh for every job: that took seconds per job.
@@ -20,14 +21,15 @@ import workers.jobs  # noqa: F401, E402
 from workers.sweeper import SWEEP_LOCK
 
 
-class _AppContextMixin:
+# A BaseWorker subclass so super() is typed; the workers' MRO stays the same.
+class _AppContextMixin(BaseWorker):
     """Runs each job inside `self.app.app_context()`."""
 
     app: Flask
 
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
         with self.app.app_context():
-            return super().perform_job(job, queue, execution)  # type: ignore[misc]
+            return super().perform_job(job, queue, execution)
 
 
 class AppSimpleWorker(_AppContextMixin, SimpleWorker):

@@ -25,7 +25,9 @@ def model_for(queue: Queue) -> str:
     return queue.recommender_model or DEFAULT_CLAUDE_MODEL
 
 
-def parse_ai_settings(recommender: dict[str, Any], kind: str, errors: dict[str, str]) -> dict:
+def parse_ai_settings(
+    recommender: dict[str, Any], kind: str, errors: dict[str, str]
+) -> dict[str, Any]:
     """Queue column values for the AI settings in `recommender`; bad fields go in `errors`
     as "recommender.<field>"."""
     fields: dict[str, Any] = {}

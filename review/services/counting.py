@@ -15,11 +15,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Integer, Select, bindparam, func, select
-from sqlalchemy.engine import Compiled
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from review.services.statements import warm
 
@@ -72,7 +72,9 @@ def planner_estimate(session: Session, query: Select[Any]) -> int | None:
 
 
 def _explain(session: Session, sql: str, params: Mapping[str, Any]) -> int:
-    plan = session.connection().exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}", params).scalar()
+    result = session.connection().exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}", params)
+    # EXPLAIN always answers one row: the plan as a JSON array of one object.
+    plan = cast("list[dict[str, Any]]", result.scalar())
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
@@ -90,7 +92,7 @@ class CappedCounts:
             *(_capped(query).scalar_subquery().label(name) for name, query in queries.items())
         )
         warm(self.statement)  # shared by threads (see review/services/statements.py)
-        self._compiled: dict[tuple[str, str], Compiled] = {}
+        self._compiled: dict[tuple[str, str], SQLCompiler] = {}
 
     def run(
         self, session: Session, params: Mapping[str, Any], cap: int | None = None
@@ -124,7 +126,7 @@ class CappedCounts:
         return _explain(session, expanded.statement, expanded.parameters)
 
 
-def _capped(query: Select[Any]) -> Select[tuple[int]]:
+def _capped(query: Select[Any]) -> Select[int]:
     """SQL: how many rows `query` returns, counting no further than :b_cap rows."""
     limited = query.limit(bindparam("b_cap", type_=Integer)).subquery()
     return select(func.count()).select_from(limited)
@@ -141,5 +143,5 @@ def round_estimate(value: int) -> int:
     """Two significant digits: an estimate should not look more precise than it is."""
     if value < 100:
         return value
-    step = 10 ** (int(math.log10(value)) - 1)
+    step: int = 10 ** (int(math.log10(value)) - 1)  # a positive power: an int
     return round(value / step) * step

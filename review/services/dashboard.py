@@ -11,10 +11,11 @@ auto-approves (review/services/policy_stats.py).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from models import Item, Queue, Recommendation, Review, RoutingRecord, User
@@ -65,7 +66,9 @@ def _as_date(value: object) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def _automation(session: Session, queue: Queue, days: list[date], since: datetime):
+def _automation(
+    session: Session, queue: Queue, days: list[date], since: datetime
+) -> tuple[list[float | None], list[int]]:
     index = _day_index(days)
     auto, total = [0] * len(days), [0] * len(days)
     rows = session.execute(
@@ -84,7 +87,9 @@ def _automation(session: Session, queue: Queue, days: list[date], since: datetim
     return [a / t if t else None for a, t in zip(auto, total, strict=True)], total
 
 
-def _overrides(session: Session, queue: Queue, days: list[date], since: datetime):
+def _overrides(
+    session: Session, queue: Queue, days: list[date], since: datetime
+) -> dict[str, list[list[int]]]:
     """Per AI label and day: (overridden, decided), as counts."""
     index = _day_index(days)
     counts: dict[str, list[list[int]]] = defaultdict(lambda: [[0, 0] for _ in days])
@@ -104,7 +109,7 @@ def _overrides(session: Session, queue: Queue, days: list[date], since: datetime
     return counts
 
 
-def _audit_rows(session: Session, queue: Queue):
+def _audit_rows(session: Session, queue: Queue) -> Sequence[Row[datetime, bool, float]]:
     """(decided day, AI was right, inclusion probability) for every decided audit item."""
     latest = (
         select(func.max(RoutingRecord.id))
@@ -125,7 +130,7 @@ def _audit_rows(session: Session, queue: Queue):
     ).all()
 
 
-def _audit_series(rows, days: list[date]) -> list[AuditDay]:  # type: ignore[no-untyped-def]
+def _audit_series(rows: Sequence[Row[datetime, bool, float]], days: list[date]) -> list[AuditDay]:
     """Each day's audit precision, and the cumulative one up to that day (all history)."""
     by_day: dict[date, list[LabeledObservation]] = defaultdict(list)
     before: list[LabeledObservation] = []
@@ -144,7 +149,9 @@ def _audit_series(rows, days: list[date]) -> list[AuditDay]:  # type: ignore[no-
     return series
 
 
-def _depth(session: Session, queue: Queue, days: list[date], now: datetime):
+def _depth(
+    session: Session, queue: Queue, days: list[date], now: datetime
+) -> tuple[list[int], list[float | None]]:
     """Items waiting for a person at the end of each day, and the oldest one's age in hours.
 
     Only items whose wait spans a day's end can be waiting at one: still waiting, or
@@ -175,8 +182,11 @@ def _depth(session: Session, queue: Queue, days: list[date], now: datetime):
         end = min(
             datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=now.tzinfo), now
         )
-        while next_row < len(rows) and rows[next_row][1] <= end:
-            created, _, decided = rows[next_row]
+        while next_row < len(rows):
+            created, routed, decided = rows[next_row]
+            assert routed is not None  # the query leaves out items never routed
+            if routed > end:
+                break
             waiting.append((created, decided))
             next_row += 1
         # Ends only move forward, so an item decided by this end never waits again.
@@ -188,7 +198,9 @@ def _depth(session: Session, queue: Queue, days: list[date], now: datetime):
     return depth, oldest
 
 
-def _decisions(session: Session, queue: Queue, days: list[date], since: datetime):
+def _decisions(
+    session: Session, queue: Queue, days: list[date], since: datetime
+) -> tuple[list[int], list[tuple[str, int]]]:
     index = _day_index(days)
     per_day = [0] * len(days)
     for day, count in session.execute(
@@ -240,7 +252,11 @@ def _policy_estimate(
     return policy_stats.combined_estimate(evidence, raw)
 
 
-def _alarms(overrides, audit_rows, days: list[date]) -> list[DriftAlarm]:  # type: ignore[no-untyped-def]
+def _alarms(
+    overrides: dict[str, list[list[int]]],
+    audit_rows: Sequence[Row[datetime, bool, float]],
+    days: list[date],
+) -> list[DriftAlarm]:
     split = len(days) - RECENT_DAYS
     alarms = []
     for label, per_day in sorted(overrides.items()):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import compress
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -317,7 +317,7 @@ class JsonlWriter(_SplitFiles):
 
     def __init__(self, directory: Path) -> None:
         super().__init__(directory, "jsonl")
-        self.handles: dict[str, io.BufferedWriter] = {}
+        self.handles: dict[str, BinaryIO] = {}
         self.hashes: dict[str, Any] = {}
         self.sizes = dict.fromkeys(SPLITS, 0)
         self.io = InOrderThread()
@@ -354,7 +354,7 @@ class JsonlWriter(_SplitFiles):
         return self.written()
 
 
-def _write_and_hash(handle: io.BufferedWriter, digest: Any, data: bytes) -> None:
+def _write_and_hash(handle: BinaryIO, digest: Any, data: bytes) -> None:
     handle.write(data)
     digest.update(data)
 
@@ -557,7 +557,11 @@ def _write_row_group(writer: pq.ParquetWriter, table: pa.Table) -> None:
 
 def open_writer(fmt: str, directory: Path) -> DatasetWriter:
     """A writer of `fmt` (jsonl, csv or parquet) into `directory`/data/."""
-    writers = {"jsonl": JsonlWriter, "csv": CsvWriter, "parquet": ParquetWriter}
+    writers: dict[str, Callable[[Path], DatasetWriter]] = {
+        "jsonl": JsonlWriter,
+        "csv": CsvWriter,
+        "parquet": ParquetWriter,
+    }
     return writers[fmt](directory)
 
 

@@ -45,6 +45,7 @@ from review.services.dataset_rows import (
 from review.services.dataset_writers import InOrderThread, WrittenFile, canonical_lines, open_writer
 from review.services.datasheet import build_datasheet, render_card
 from review.services.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationFailed
+from review.services.statements import rowcount
 
 if TYPE_CHECKING:
     from rq import Queue as RqQueue
@@ -155,7 +156,9 @@ def parse_request(
     identity = data.get("reviewer_identity") or "pseudonymous"
     if identity not in REVIEWER_IDENTITIES:
         errors["reviewer_identity"] = f"must be one of: {', '.join(REVIEWER_IDENTITIES)}"
-    if errors:
+    # A format that is not a string is among the errors already; the second test is for
+    # the type checker.
+    if errors or not isinstance(fmt, str):
         raise ValidationFailed("invalid snapshot request", errors)
     if identity == "named" and not may_see_reviewer_names(user):
         raise Forbidden(
@@ -337,7 +340,8 @@ def retrain_status(rq_queue: RqQueue, job_id: str, snapshot_id: int) -> RetrainS
     meta = job.get_meta(refresh=False) or {}
     error = None
     if state == JobStatus.FAILED:
-        error = (job.latest_result().exc_string if job.latest_result() else None) or "failed"
+        result = job.latest_result()
+        error = (result.exc_string if result else None) or "failed"
         error = error.strip().splitlines()[-1][:500]
     return RetrainStatus(
         state=str(state.value if hasattr(state, "value") else state),
@@ -369,7 +373,7 @@ def claim_for_build(session: Session, snapshot_id: int, now: datetime) -> bool:
         .values(status="running", started_at=now, error=None, progress_rows=0)
         .execution_options(synchronize_session=False)
     )
-    return claimed.rowcount == 1
+    return rowcount(claimed) == 1
 
 
 def begin_consistent_read(session: Session) -> None:

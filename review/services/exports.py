@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -11,13 +12,13 @@ from sqlalchemy.orm import Session
 from models import Item, PolicyVersion, Queue, Recommendation, Review, RoutingRecord, User
 
 
-def _iso(value) -> str | None:  # type: ignore[no-untyped-def]
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
 def iter_decision_rows(
     session: Session, queue: Queue, *, overrides_only: bool = False, batch_size: int = 1000
-) -> Iterator[dict[str, Any]]:
+) -> Generator[dict[str, Any], None, None]:
     """Yield one dict per human decision in the queue, oldest decision first, streaming."""
     # The policy version that routed the item is the one on its latest routing record.
     policy_version = (

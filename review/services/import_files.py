@@ -296,13 +296,19 @@ def parse_mapping(data: dict[str, Any], columns: list[str]) -> Mapping:
         errors["payload_columns"] = "the external id column cannot also be a payload column"
     if len([c for c in used if c]) != len({c for c in used if c}):
         errors.setdefault("mapping", "a column may play only one part (id, label, ...)")
-    if errors:
+    # An id column that is not a string is among the errors already; the second test is
+    # for the type checker.
+    if errors or not isinstance(id_column, str):
         raise ValidationFailed("invalid column mapping", errors)
     return Mapping(
         id_column=id_column,
         payload_columns=tuple(payload_columns),
+        payload_json_column=optional["payload_json_column"],
+        label_column=optional["label_column"],
+        confidence_column=optional["confidence_column"],
+        model_column=optional["model_column"],
         model_name=model_name,
-        **optional,
+        priority_column=optional["priority_column"],
     )
 
 

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from sqlalchemy import String, any_, bindparam, insert, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -59,7 +59,7 @@ ACTIVE = ("validating", "importing")
 # --- step 1: the file ----------------------------------------------------------------------
 
 
-def save_upload(stream: BinaryIO, directory: Path, suffix: str, max_bytes: int) -> Path:
+def save_upload(stream: IO[bytes], directory: Path, suffix: str, max_bytes: int) -> Path:
     """Copy an upload to `directory` in chunks (never whole in memory) under a random name.
 
     Raises ValidationFailed, leaving nothing behind, if it is empty or larger than max_bytes.

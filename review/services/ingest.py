@@ -42,7 +42,9 @@ def canonical_sha256(payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _parse_recommendation(raw: Any, labels: list[str], at: str, errors: dict[str, str]):
+def _parse_recommendation(
+    raw: Any, labels: list[str], at: str, errors: dict[str, str]
+) -> RecommendationInput | None:
     if not isinstance(raw, dict):
         errors[at] = "must be an object"
         return None
@@ -66,7 +68,13 @@ def _parse_recommendation(raw: Any, labels: list[str], at: str, errors: dict[str
         not isinstance(model_version, str) or len(model_version) > 100
     ):
         errors[f"{at}.model_version"] = "must be a string of at most 100 characters"
-    if any(key.startswith(at) for key in errors):
+    if (
+        any(key.startswith(at) for key in errors)
+        # Implied by the tests above (a failure is in `errors`); said again for the type checker.
+        or not isinstance(label, str)
+        or not isinstance(model, str)
+        or not isinstance(confidence, int | float)
+    ):
         return None
     return RecommendationInput(
         source="external",
@@ -103,7 +111,9 @@ def _parse_item(raw: Any, labels: list[str], at: str, errors: dict[str, str]) ->
         recommendation = _parse_recommendation(
             raw["recommendation"], labels, f"{prefix}recommendation", errors
         )
-    if any(key.startswith(prefix) for key in errors) if prefix else errors:
+    failed = any(key.startswith(prefix) for key in errors) if prefix else bool(errors)
+    # The type tests are implied by `failed`; they are said again for the type checker.
+    if failed or not isinstance(external_id, str) or not isinstance(payload, dict):
         return None
     return ItemInput(external_id.strip(), payload, sha, priority, recommendation)
 
@@ -193,14 +203,14 @@ def ingest(
         results.append(IngestResult(item, True))
     session.flush()
     for item_input in items:
-        item = created.get(item_input.external_id)
-        if item is None or item.status != "pending":
+        new_item = created.get(item_input.external_id)
+        if new_item is None or new_item.status != "pending":
             continue
         if item_input.recommendation is not None:
-            rec = attach_recommendation(session, item, item_input.recommendation)
-            route_item(session, item, queue, rec)
+            rec = attach_recommendation(session, new_item, item_input.recommendation)
+            route_item(session, new_item, queue, rec)
         elif queue.recommender_kind == "none":
-            route_item(session, item, queue, None, ai_status="none")
+            route_item(session, new_item, queue, None, ai_status="none")
     if user is not None and created:
         audit.record(
             session,

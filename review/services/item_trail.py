@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from models import AuditEvent, Item, ItemEvent, Recommendation, Review, RoutingRecord
+from models import AuditEvent, Item, ItemEvent, Recommendation, Review, RoutingRecord, User
 from models.webhook import WebhookEvent
 from review.services.items import get_item
 
@@ -35,7 +35,7 @@ class ItemTrail:
     def decided_by(self) -> str | None:
         """Who made the final decision, in words: a person, the policy, or nobody yet."""
         if self.review is not None:
-            reviewer = self.review.reviewer
+            reviewer: User = self.review.reviewer
             if reviewer.display_name:
                 return f"{reviewer.display_name} ({reviewer.email})"
             return reviewer.email

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import cast
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -206,7 +207,9 @@ def _latency_histogram(session: Session, redis: Redis, slugs: dict[int, str]) ->
         labels=["queue", "source"],
     )
     totals: dict[tuple[str, str], dict[str, str]] = {}
-    for field, value in redis.hgetall(LATENCY_KEY).items():
+    # The app's Redis clients leave responses as bytes (decode_responses is off).
+    stored = cast("dict[bytes, bytes]", redis.hgetall(LATENCY_KEY))
+    for field, value in stored.items():
         parts = field.decode().split("|")
         if len(parts) == 3:
             totals.setdefault((parts[0], parts[1]), {})[parts[2]] = value.decode()
@@ -254,15 +257,15 @@ def _ai_call_metrics(session: Session, slugs: dict[int, str]) -> Iterator[Metric
         sums = per_model.setdefault(key, [0, 0, 0, 0, 0.0])
         for i, value in enumerate((inp, out, cread, cwrite, usd)):
             sums[i] += value or 0
-    for key, (inp, out, cread, cwrite, usd) in per_model.items():
-        for kind, value in (
-            ("input", inp),
-            ("output", out),
-            ("cache_read", cread),
-            ("cache_write", cwrite),
+    for key, (in_total, out_total, read_total, write_total, usd_total) in per_model.items():
+        for kind, total in (
+            ("input", in_total),
+            ("output", out_total),
+            ("cache_read", read_total),
+            ("cache_write", write_total),
         ):
-            tokens.add_metric([*key, kind], value)
-        cost.add_metric(list(key), usd)
+            tokens.add_metric([*key, kind], total)
+        cost.add_metric(list(key), usd_total)
     yield calls
     yield tokens
     yield cost

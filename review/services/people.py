@@ -24,6 +24,7 @@ from models.user import ROLES
 from review.services import accounts, audit
 from review.services.accounts import hash_token
 from review.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from review.services.statements import rowcount
 
 INVITE_TTL = timedelta(days=7)
 RESET_TTL = timedelta(hours=24)
@@ -223,7 +224,7 @@ def use_link(session: Session, secret: str, password: str, display_name: str = "
         .values(used_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if spent.rowcount != 1:
+    if rowcount(spent) != 1:
         raise NotFound("this link was just used", {"link": "already used"})
     if invitation.kind == "invite":
         user = accounts.create_user(

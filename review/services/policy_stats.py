@@ -252,7 +252,7 @@ class EvidenceCache:
         self._lock = threading.Lock()
 
     def get(self, session: Session, queue: Queue, max_stale_seconds: float) -> QueueEvidence:
-        key = (str(session.get_bind().url), queue.id, queue.created_at)
+        key = (str(session.get_bind().engine.url), queue.id, queue.created_at)
         watermark = _watermark(session)
         with self._lock:
             entry = self._entries.get(key)

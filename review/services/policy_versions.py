@@ -113,8 +113,11 @@ def approve(
     return reroute_waiting(session, queue, version, approver) if reroute else None
 
 
-def reject(session: Session, queue: Queue, number: int, user: User, reason: str) -> PolicyVersion:
-    """Turn a pending version down, saying why. It never takes effect."""
+def reject(
+    session: Session, queue: Queue, number: int, user: User, reason: object
+) -> PolicyVersion:
+    """Turn a pending version down, saying why (`reason`: any value a client sent; only a
+    non-blank string is accepted). It never takes effect."""
     if not isinstance(reason, str) or not reason.strip():
         raise ValidationFailed("say why the version is rejected", {"reason": "is required"})
     version = _pending(session, queue, number)
@@ -282,7 +285,7 @@ def update_settings(session: Session, queue: Queue, data: Any, user: User) -> Qu
         errors["review_sla_hours"] = "must be a number of hours above 0, at most a year"
     if errors:
         raise ValidationFailed("invalid settings", errors)
-    changed = {
+    changed: dict[str, Any] = {
         key: value
         for key, value in (("require_four_eyes", four_eyes), ("review_sla_hours", float(sla)))
         if getattr(queue, key) != value

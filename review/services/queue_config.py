@@ -134,7 +134,8 @@ def _existing(session: Session, slug: Any) -> Queue | None:
 
 
 def _current_escalation(session: Session, queue: Queue) -> str | None:
-    return queue_editing.queue_snapshot(session, queue)["escalation_queue"]
+    slug: str | None = queue_editing.queue_snapshot(session, queue)["escalation_queue"]
+    return slug
 
 
 def describe_changes(results: list[QueueChanges]) -> list[str]:

@@ -46,6 +46,7 @@ def label_usage(session: Session, queue: Queue) -> Counter[str]:
         .where(Item.queue_id == queue.id, Item.final_label.is_not(None))
         .group_by(Item.final_label)
     ):
+        assert label is not None  # the query leaves out items without a final label
         usage[label] += count
     for label, count in session.execute(
         select(Recommendation.label, func.count())
@@ -250,7 +251,7 @@ def queue_snapshot(session: Session, queue: Queue) -> dict[str, Any]:
 
 
 def _snapshot_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    empty = (None, "", [])
+    empty: tuple[object, ...] = (None, "", [])
     return {
         name: (before.get(name), value)
         for name, value in after.items()

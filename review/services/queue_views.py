@@ -212,7 +212,7 @@ _LISTED = (
 )
 
 
-def _listing(shape: _Shape) -> Select:
+def _listing(shape: _Shape) -> Select[*tuple[Any, ...]]:
     return (
         select(*_LISTED)
         .outerjoin(User, User.id == Item.leased_by_id)
@@ -222,7 +222,7 @@ def _listing(shape: _Shape) -> Select:
 
 
 @built_once
-def _group_statement(shape: _Shape) -> Select:
+def _group_statement(shape: _Shape) -> Select[*tuple[Any, ...]]:
     # Like every statement here, built once per filter shape: building one cost more CPU
     # than running it.
     in_group = (Item.priority == bindparam("b_priority"), Item.id > bindparam("b_after_id"))
@@ -230,7 +230,7 @@ def _group_statement(shape: _Shape) -> Select:
 
 
 @built_once
-def _highest_priority_statement(shape: _Shape, below: bool) -> Select:
+def _highest_priority_statement(shape: _Shape, below: bool) -> Select[int]:
     # ORDER BY ... LIMIT 1 walks the index backwards; max() may scan the whole queue.
     query = select(Item.priority).where(*_conditions(shape))
     if below:
@@ -247,7 +247,7 @@ _KEYSETS: dict[str, tuple[Any, bool]] = {
 
 
 @built_once
-def _sorted_statement(shape: _Shape, sort: str, after: bool) -> Select:
+def _sorted_statement(shape: _Shape, sort: str, after: bool) -> Select[*tuple[Any, ...]]:
     key, descending = _KEYSETS[sort]
     query = _listing(shape)
     if sort == "confidence":
@@ -264,9 +264,9 @@ def _sorted_statement(shape: _Shape, sort: str, after: bool) -> Select:
 
 def _by_priority(
     session: Session, shape: _Shape, params: dict[str, Any], after: Any, limit: int
-) -> list[Row]:
+) -> list[Row[*tuple[Any, ...]]]:
     """Highest priority first, oldest first within a priority: one index walk per group."""
-    rows: list[Row] = []
+    rows: list[Row[*tuple[Any, ...]]] = []
     if after is None:
         priority = session.scalar(_highest_priority_statement(shape, False), params)
         after_id = 0
@@ -287,7 +287,7 @@ def _by_priority(
 
 def _sorted(
     session: Session, filters: QueueFilters, params: dict[str, Any], after: Any, limit: int
-) -> list[Row]:
+) -> list[Row[*tuple[Any, ...]]]:
     shape = _shape(filters)
     if filters.sort == "priority":
         return _by_priority(session, shape, params, after, limit)
@@ -370,7 +370,7 @@ def queue_page(
     return QueuePage(rows, next_cursor, filters, filters.as_params())
 
 
-def _queue_row(row: Row, now: datetime) -> QueueRow:
+def _queue_row(row: Row[*tuple[Any, ...]], now: datetime) -> QueueRow:
     *shown, payload, leased_by_id, lease_expires_at, display_name, email = row
     leased = leased_by_id is not None and lease_expires_at is not None and lease_expires_at >= now
     holder = (display_name or email or "a reviewer") if leased else None

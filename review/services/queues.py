@@ -66,7 +66,9 @@ def validate_queue_input(data: Any) -> dict[str, Any]:
         if model is not None and (not isinstance(model, str) or len(model) > 100):
             errors["recommender.model"] = "must be a string of at most 100 characters"
         ai_fields = parse_ai_settings(recommender, kind, errors)
-    if errors:
+    # A name that is not a string is among the errors already; the second test is for the
+    # type checker.
+    if errors or not isinstance(name, str):
         raise ValidationFailed("invalid queue", errors)
     return {
         "slug": slug,

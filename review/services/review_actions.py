@@ -18,6 +18,7 @@ from models.base import utcnow
 from review.services import audit, webhook_outbox
 from review.services.errors import Conflict, NotFound, ValidationFailed
 from review.services.reviewing import conflict_for
+from review.services.statements import rowcount
 
 # Why a reviewer passes on an item, in the words the screen shows.
 SKIP_REASONS: dict[str, str] = {
@@ -57,7 +58,7 @@ def _take_from_holder(session: Session, item: Item, user: User, **values: object
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         raise conflict_for(session, item, user)
     session.refresh(item)
 
@@ -225,7 +226,7 @@ def undo(session: Session, item_id: int, user: User, lease_seconds: int) -> Item
         )
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         raise Conflict("the item has changed since the decision", {"item": "changed since"})
     undone = {
         "undone_action": review.action,

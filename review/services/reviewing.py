@@ -32,7 +32,7 @@ from models import Item, ItemEvent, Queue, Review, User
 from models.base import utcnow
 from review.services import audit, webhook_outbox
 from review.services.errors import Conflict, NotFound, ValidationFailed
-from review.services.statements import built_once
+from review.services.statements import built_once, rowcount
 
 ACTIONS = ("approve", "override")
 # The top priority group can be momentarily all locked by other claimers; a claim then
@@ -353,7 +353,7 @@ def heartbeat(session: Session, item_id: int, user: User, lease_seconds: int) ->
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds), lease_heartbeat_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def release_lease(session: Session, item_id: int, user: User) -> bool:
@@ -366,7 +366,7 @@ def release_lease(session: Session, item_id: int, user: User) -> bool:
         )
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 @dataclass(frozen=True)
@@ -399,7 +399,9 @@ def parse_decision(data: object, queue: Queue) -> DecisionInput:
     elif action == "approve":
         if reason_code is not None and reason_code not in queue.reason_codes:
             errors["reason_code"] = f"must be one of: {', '.join(queue.reason_codes)}"
-    if errors:
+    # An action that is not a string is among the errors already; the second test is for
+    # the type checker.
+    if errors or not isinstance(action, str):
         raise ValidationFailed("invalid decision", errors)
     return DecisionInput(action, label, reason_code, comment)
 
@@ -584,7 +586,7 @@ def decide(
         _decide_statement(require_lease),
         {"b_item": item.id, "b_user": user.id, "b_now": now, "b_key": key, "b_label": final_label},
     )
-    if claimed.rowcount != 1:
+    if rowcount(claimed) != 1:
         _refuse_used_key(session, key)
         raise conflict_for(session, item, user)
     started = item.lease_started_at if item.leased_by_id == user.id else None

@@ -129,8 +129,12 @@ _AUDIT_RNG = random.Random()
 class _Advised(Protocol):
     """What routing reads of a recommendation, stored (Recommendation) or not yet."""
 
-    label: str
-    confidence: float
+    # Read-only, so that a frozen RecommendationInput fits too.
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def confidence(self) -> float: ...
 
 
 @dataclass(frozen=True)

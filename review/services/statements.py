@@ -15,8 +15,9 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
+from sqlalchemy import CursorResult, Result
 from sqlalchemy.sql import ClauseElement
 
 P = ParamSpec("P")
@@ -39,7 +40,9 @@ def built_once(builder: Callable[P, T]) -> Callable[P, T]:
     @functools.wraps(builder)
     def statement(*args: P.args, **kwargs: P.kwargs) -> T:
         with lock:
-            return cached(*args, **kwargs)
+            # P.kwargs cannot be bound to Hashable; an unhashable argument fails here as in
+            # functools.cache itself.
+            return cached(*args, **kwargs)  # type: ignore[arg-type]
 
     return statement
 
@@ -49,3 +52,9 @@ def warm(built: object) -> None:
     depend on the dialect), so that its first use by threads at once finds it complete."""
     if isinstance(built, ClauseElement):
         built.compile()
+
+
+def rowcount(result: Result[*tuple[Any, ...]]) -> int:
+    """How many rows an executed UPDATE or DELETE matched. Executing one returns a
+    CursorResult, though Session.execute is annotated as returning any Result."""
+    return cast("CursorResult[*tuple[Any, ...]]", result).rowcount

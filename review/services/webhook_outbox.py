@@ -44,7 +44,7 @@ from models.base import utcnow
 from review.domain.datasets import reviewer_pseudonym
 from review.sealed_secrets import SecretBox, SecretUnreadable, is_sealed
 from review.services.errors import Conflict
-from review.services.statements import built_once
+from review.services.statements import built_once, rowcount
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def _webhook_configured(session: Session, queue_id: int) -> bool:
 
 
 @built_once
-def _webhook_of_queue_statement() -> Select[tuple[int]]:
+def _webhook_of_queue_statement() -> Select[int]:
     # Asked on every decision: built once, as the review loop's statements are (building a
     # statement cost more CPU than running it).
     return select(QueueWebhook.id).where(QueueWebhook.queue_id == bindparam("b_queue")).limit(1)
@@ -180,12 +180,14 @@ def withdraw_for_undo(session: Session, item_id: int) -> int:
     Raises Conflict if an event for the item has already been claimed for sending (or
     sent): the downstream system may know the decision, so it can no longer be undone.
     """
-    cancelled = session.execute(
-        update(WebhookEvent)
-        .where(WebhookEvent.item_id == item_id, WebhookEvent.status == "pending")
-        .values(status="cancelled", last_error="the decision was undone before it was sent")
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    cancelled = rowcount(
+        session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.item_id == item_id, WebhookEvent.status == "pending")
+            .values(status="cancelled", last_error="the decision was undone before it was sent")
+            .execution_options(synchronize_session=False)
+        )
+    )
     sent = session.scalar(
         select(
             exists().where(
@@ -253,7 +255,7 @@ def claim(
     sealed here). One this server cannot open fails the attempt, which is retried and may
     end dead, to be replayed once an admin has set the secret again: never sent unsigned.
     """
-    claimed = session.execute(
+    result = session.execute(
         update(WebhookEvent)
         .where(
             WebhookEvent.id == event_pk,
@@ -267,7 +269,8 @@ def claim(
             next_attempt_at=now + timedelta(seconds=in_flight_seconds),
         )
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    claimed = rowcount(result)
     if claimed != 1:
         _bury_lost_last_attempt(session, event_pk, now, max_attempts)
         return None

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import ParamSpec, TypeVar, cast
 
-from flask import Flask, abort, has_request_context, request
+import flask_login
+from flask import Flask, Response, abort, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
-from flask_login import LoginManager, current_user, login_required
+from flask_login import LoginManager, current_user
 from sqlalchemy import Select, bindparam, select
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from models import User
 from review.db import db_session
 from review.services.statements import built_once
 from review.web import rate_limits
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -57,7 +62,7 @@ def init_app(app: Flask) -> None:
     rate_limits.init_app(app)
 
     @app.after_request
-    def _security_headers(response):  # type: ignore[no-untyped-def]
+    def _security_headers(response: Response) -> Response:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -67,7 +72,6 @@ def init_app(app: Flask) -> None:
         return response
 
 
-@login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
     if not user_id.isdigit():
         return None
@@ -76,10 +80,21 @@ def _load_user(user_id: str) -> User | None:
     return user if user is not None and user.is_active else None
 
 
+# Registered by a call, not as a decorator: flask_login is untyped, and its decorator would
+# leave _load_user untyped too.
+login_manager.user_loader(_load_user)
+
+
 @built_once
 def _user_statement() -> Select[User]:
     # Built once: it runs on every request, and building it costs more CPU than running it.
     return select(User).where(User.id == bindparam("b_user"))
+
+
+def logged_in_user() -> User:
+    """The logged-in User row, not Flask-Login's proxy (for code behind a login check)."""
+    # flask_login is untyped; behind a login check its proxy wraps the row _load_user gave.
+    return cast(User, current_user._get_current_object())
 
 
 def has_role(user: User, *roles: str) -> bool:
@@ -87,17 +102,21 @@ def has_role(user: User, *roles: str) -> bool:
     return user.role == "admin" or user.role in roles
 
 
-def roles_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def login_required(view: Callable[P, R]) -> Callable[P, R | WerkzeugResponse]:
+    """flask_login.login_required with its type: the view's answer for a logged-in user,
+    otherwise the login manager's (a redirect to the login page)."""
+    return cast(Callable[P, R | WerkzeugResponse], flask_login.login_required(view))
+
+
+def roles_required(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R | WerkzeugResponse]]:
     """Page decorator: log in first, then 403 unless the user has one of the roles."""
 
-    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
-        @wraps(view)
-        @login_required
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
+    def decorator(view: Callable[P, R]) -> Callable[P, R | WerkzeugResponse]:
+        def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
             if not has_role(current_user, *roles):
                 abort(403)
             return view(*args, **kwargs)
 
-        return wrapped
+        return wraps(view)(login_required(wrapped))
 
     return decorator

@@ -174,7 +174,9 @@ def build_request(session: Session, queue: Queue, item: Item) -> ClaudeRequest:
 _clients: dict[tuple[str, str | None, float], anthropic.Anthropic] = {}
 
 
-def make_client(api_key: str | None, base_url: str | None, timeout_seconds: float):
+def make_client(
+    api_key: str | None, base_url: str | None, timeout_seconds: float
+) -> anthropic.Anthropic:
     """An SDK client with retries off and an explicit timeout, shared within the process."""
     if not api_key:
         raise ProviderError("not_configured", "ANTHROPIC_API_KEY is not set", retryable=False)

@@ -159,10 +159,12 @@ def evaluate_pipeline(
         + (label not in classes)
         for row, label in zip(probabilities, labels, strict=True)
     ) / len(labels)
+    ece = calibration.expected_calibration_error
+    assert ece is not None  # labels is not empty: the Brier score divided by its length
     return {
         "accuracy": sum(correct) / len(correct),
         "brier": brier,
-        "ece": calibration.expected_calibration_error,
+        "ece": ece,
         "mean_confidence": sum(confidences) / len(confidences),
     }
 
@@ -353,6 +355,8 @@ def _load_pipeline(session: Session, model_id: int, created_at: datetime) -> Pip
         _model_cache.move_to_end(key)
         return _model_cache[key]
     artifact = session.scalar(select(ModelVersion.artifact).where(ModelVersion.id == model_id))
+    if artifact is None:  # deleted since the caller found it active; callers catch this
+        raise LookupError(f"model version {model_id} no longer exists")
     pipeline = pickle.loads(artifact)  # noqa: S301 - our own artifact, written by store_version
     _model_cache[key] = pipeline
     while len(_model_cache) > _CACHE_SIZE:

@@ -19,6 +19,7 @@ from flask import (
     url_for,
 )
 from jinja2_fragments.flask import render_block
+from werkzeug import Response as BaseResponse
 
 from models.base import utcnow
 from review.db import db_session, get_database
@@ -41,7 +42,7 @@ def _cursor(name: str) -> int | None:
     return int(raw) if raw.isdigit() and len(raw) < 19 else None
 
 
-def _search_page():  # type: ignore[no-untyped-def]
+def _search_page() -> Response:
     """The search page, or its search block alone when the form or a pager asks (htmx)."""
     session = db_session()
     errors: dict[str, str] = {}
@@ -72,12 +73,12 @@ def _search_page():  # type: ignore[no-untyped-def]
 
 @bp.get("/audit/")
 @roles_required("admin")
-def audit_index():  # type: ignore[no-untyped-def]
+def audit_index() -> Response:
     """Search the log by actor, action, queue, item, time range and text in the details."""
     return _search_page()
 
 
-def _render_status():  # type: ignore[no-untyped-def]
+def _render_status() -> Response:
     """The chain status: verified now if short enough, else the last background check."""
     length = audit_chain.chain_length(db_session())
     limit = current_app.config.get("AUDIT_INLINE_VERIFY_MAX", audit_verification.DEFAULT_INLINE_MAX)
@@ -86,8 +87,9 @@ def _render_status():  # type: ignore[no-untyped-def]
         context["report"] = audit_chain.verify_snapshot(get_database(), _grace_seconds())
     else:
         # An empty dict, not None: the block then offers a background check.
-        context["state"] = audit_verification.last(get_rq_queue()) or {}
-        context["report"] = audit_verification.last_report(context["state"])
+        state = audit_verification.last(get_rq_queue()) or {}
+        context["state"] = state
+        context["report"] = audit_verification.last_report(state)
     if request.headers.get("HX-Target") == "chain-status":
         response = Response(render_block("admin/audit_status.html", "status", **context))
     else:
@@ -98,14 +100,14 @@ def _render_status():  # type: ignore[no-untyped-def]
 
 @bp.get("/audit/status")
 @roles_required("admin")
-def audit_status():  # type: ignore[no-untyped-def]
+def audit_status() -> Response:
     """Verify the whole chain: the status block (htmx) or a page of its own."""
     return _render_status()
 
 
 @bp.post("/audit/verify")
 @roles_required("admin")
-def audit_verify():  # type: ignore[no-untyped-def]
+def audit_verify() -> BaseResponse:
     """Ask a worker for a full check of a log too long to verify during a request."""
     if not audit_verification.request(get_rq_queue(), utcnow()):
         flash("Redis is unreachable: run `flask audit verify` on a server instead.", "warning")
@@ -175,7 +177,7 @@ def audit_export_csv() -> Response:
 
 @bp.get("/audit/items/<int:item_id>")
 @roles_required("admin")
-def audit_item(item_id: int):  # type: ignore[no-untyped-def]
+def audit_item(item_id: int) -> str:
     """One item's trail: decision, policy, AI advice, webhook delivery, history, events."""
     try:
         trail = item_trail.item_trail(db_session(), item_id)

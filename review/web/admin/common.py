@@ -5,18 +5,18 @@ from __future__ import annotations
 import re
 
 from flask import abort
-from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from models import Queue, User
 from review.db import db_session
 from review.services import queues
 from review.services.errors import NotFound
+from review.web.security import logged_in_user
 
 
 def acting_user() -> User:
     """The logged-in User row (not Flask-Login's proxy), for audit records."""
-    return current_user._get_current_object()
+    return logged_in_user()
 
 
 def queue_or_404(slug: str) -> Queue:

@@ -18,9 +18,10 @@ from flask import (
     send_file,
     url_for,
 )
-from flask_htmx import make_response
+from flask.typing import ResponseReturnValue
 from jinja2_fragments.flask import render_block
 from sqlalchemy.orm import Session
+from werkzeug import Response
 
 from app import htmx
 from models import DataImport
@@ -31,6 +32,7 @@ from review.services.errors import ServiceError, ValidationFailed
 from review.services.import_files import file_format
 from review.web.admin import bp
 from review.web.admin.common import acting_user, queue_or_404
+from review.web.htmx_response import make_response
 from review.web.security import roles_required
 from review.web.service_calls import or_flash_back_to
 
@@ -53,7 +55,7 @@ def _import_or_404(import_id: int) -> DataImport:
 
 @bp.route("/queues/<slug>/import", methods=["GET", "POST"])
 @roles_required("admin")
-def upload(slug: str):  # type: ignore[no-untyped-def]
+def upload(slug: str) -> ResponseReturnValue:
     """Upload a CSV or JSONL file for the queue; the file goes to disk, never to memory."""
     queue = queue_or_404(slug)
     if request.method == "GET":
@@ -84,12 +86,14 @@ def upload(slug: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/imports/<int:import_id>")
 @roles_required("admin")
-def show_import(import_id: int):  # type: ignore[no-untyped-def]
+def show_import(import_id: int) -> Response:
     """The import's page, or only its status fragment when htmx polls for it."""
     return _render(_import_or_404(import_id))
 
 
-def _render(data_import: DataImport, errors: dict[str, str] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+def _render(
+    data_import: DataImport, errors: dict[str, str] | None = None, status: int = 200
+) -> Response:
     context = {
         "imp": data_import,
         "mapping": data_import.mapping,
@@ -152,7 +156,7 @@ def _run_or_enqueue(session: Session, data_import: DataImport, job_path: str) ->
 
 @bp.post("/imports/<int:import_id>/mapping")
 @roles_required("admin")
-def set_mapping(import_id: int):  # type: ignore[no-untyped-def]
+def set_mapping(import_id: int) -> Response:
     """Check the mapping, then validate every row. Nothing is written but the report."""
     data_import = _import_or_404(import_id)
     session = db_session()
@@ -170,7 +174,7 @@ def set_mapping(import_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/imports/<int:import_id>/confirm")
 @roles_required("admin")
-def confirm(import_id: int):  # type: ignore[no-untyped-def]
+def confirm(import_id: int) -> Response:
     """Write the valid rows (bad ones are skipped; they were reported)."""
     data_import = _import_or_404(import_id)
     session = db_session()
@@ -183,7 +187,7 @@ def confirm(import_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/imports/<int:import_id>/cancel")
 @roles_required("admin")
-def cancel(import_id: int):  # type: ignore[no-untyped-def]
+def cancel(import_id: int) -> Response:
     data_import = _import_or_404(import_id)
     session = db_session()
     with or_flash_back_to(url_for(".show_import", import_id=import_id)):
@@ -195,7 +199,7 @@ def cancel(import_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/imports/<int:import_id>/report.csv")
 @roles_required("admin")
-def report_csv(import_id: int):  # type: ignore[no-untyped-def]
+def report_csv(import_id: int) -> Response:
     """Every bad row of the last validation, as CSV (line, external_id, reason)."""
     data_import = _import_or_404(import_id)
     path = Path(data_import.report_path or "")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from flask import abort, redirect, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_login import login_user
+from werkzeug import Response
 
 from review.db import db_session
 from review.services import people
@@ -13,7 +15,7 @@ from review.web.auth.navigation import home_url
 
 
 @onboarding_bp.after_request
-def _no_referrer(response):  # type: ignore[no-untyped-def]
+def _no_referrer(response: Response) -> Response:
     # The secret is in the URL: keep it out of Referer headers and caches.
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
@@ -21,7 +23,7 @@ def _no_referrer(response):  # type: ignore[no-untyped-def]
 
 
 @onboarding_bp.route("/link/<secret>", methods=["GET", "POST"])
-def use_link(secret: str):  # type: ignore[no-untyped-def]
+def use_link(secret: str) -> ResponseReturnValue:
     """Show the form for a live link; on POST set the password, spend the link, log in."""
     session = db_session()
     invitation = people.live_link(session, secret) if len(secret) <= 100 else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, url_for
 from redis.exceptions import RedisError
+from werkzeug import Response
 
 from models.base import utcnow
 from review.db import db_session
@@ -28,7 +29,7 @@ def _dead_letters_url() -> str | None:
 
 @bp.get("/ops")
 @roles_required("admin")
-def ops():  # type: ignore[no-untyped-def]
+def ops() -> str:
     session = db_session()
     now = utcnow()
     rq_queue = get_rq_queue()
@@ -55,7 +56,7 @@ def ops():  # type: ignore[no-untyped-def]
 
 @bp.post("/ops/failed/<job_id>/requeue")
 @roles_required("admin")
-def requeue_job(job_id: str):  # type: ignore[no-untyped-def]
+def requeue_job(job_id: str) -> Response:
     """Run a failed job again (jobs are idempotent); audited as job.requeued."""
     session = db_session()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from werkzeug import Response
 
 from models.user import ROLES
 from review.db import db_session
@@ -19,7 +20,7 @@ def _render_people(
     link: str | None = None,
     link_for: str | None = None,
     status: int = 200,
-):  # type: ignore[no-untyped-def]
+) -> tuple[str, int]:
     session = db_session()
     users = people.list_users(session)
     return render_template(
@@ -37,13 +38,13 @@ def _render_people(
 
 @bp.get("/people/")
 @roles_required("admin")
-def people_index():  # type: ignore[no-untyped-def]
+def people_index() -> tuple[str, int]:
     return _render_people()
 
 
 @bp.post("/people/")
 @roles_required("admin")
-def add_person():  # type: ignore[no-untyped-def]
+def add_person() -> tuple[str, int] | Response:
     """Invite someone with a one-time link, or create the account with a password now."""
     form = request.form
     values = {key: form.get(key, "") for key in ("email", "display_name", "role", "mode")}
@@ -76,7 +77,7 @@ def add_person():  # type: ignore[no-untyped-def]
 
 @bp.route("/people/<int:user_id>", methods=["GET", "POST"])
 @roles_required("admin")
-def person(user_id: int):  # type: ignore[no-untyped-def]
+def person(user_id: int) -> tuple[str, int] | Response:
     """One user: name, role, active or not, and a password reset link."""
     session = db_session()
     try:
@@ -123,7 +124,7 @@ def person(user_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/people/invitations/<int:invitation_id>/revoke")
 @roles_required("admin")
-def revoke_invitation(invitation_id: int):  # type: ignore[no-untyped-def]
+def revoke_invitation(invitation_id: int) -> Response:
     session = db_session()
     try:
         people.revoke_invitation(session, invitation_id, acting_user())

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
-from flask_htmx import make_response
 from jinja2_fragments.flask import render_block
 from sqlalchemy import select
+from werkzeug import Response
 
 from models import Item, Queue, User
 from models.queue import RECOMMENDER_KINDS
@@ -16,6 +16,7 @@ from review.services import imports, members, queue_editing, queues
 from review.services.errors import ServiceError
 from review.web.admin import bp
 from review.web.admin.common import acting_user, queue_form_data, queue_or_404
+from review.web.htmx_response import make_response
 from review.web.queue.payload import MAX_DEPTH, payload_view
 from review.web.security import roles_required
 
@@ -24,7 +25,7 @@ QUEUE_ROLES = ("reviewer", "policy_owner")
 
 @bp.get("/")
 @roles_required("admin")
-def index():  # type: ignore[no-untyped-def]
+def index() -> str:
     """Queues, recent imports and where to manage people."""
     session = db_session()
     return render_template(
@@ -98,7 +99,7 @@ def _render_form(
     values: dict[str, Any],
     errors: dict[str, str] | None = None,
     status: int = 200,
-):  # type: ignore[no-untyped-def]
+) -> tuple[str, int]:
     session = db_session()
     data = queue_form_data(request.form) if request.method == "POST" else _values_as_data(values)
     context = {
@@ -127,7 +128,7 @@ def _values_as_data(values: dict[str, Any]) -> dict[str, Any]:
 
 @bp.route("/queues/new", methods=["GET", "POST"])
 @roles_required("admin")
-def new_queue():  # type: ignore[no-untyped-def]
+def new_queue() -> tuple[str, int] | Response:
     """Create a queue with its labels, instructions, recommender and members."""
     if request.method == "GET":
         return _render_form(None, _form_values(None))
@@ -148,7 +149,7 @@ def new_queue():  # type: ignore[no-untyped-def]
 
 @bp.route("/queues/<slug>/edit", methods=["GET", "POST"])
 @roles_required("admin")
-def edit_queue(slug: str):  # type: ignore[no-untyped-def]
+def edit_queue(slug: str) -> tuple[str, int] | Response:
     """Edit a queue; taking out a label that items carry retires it, once confirmed."""
     queue = queue_or_404(slug)
     if request.method == "GET":
@@ -173,7 +174,7 @@ def edit_queue(slug: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/queues/preview")
 @roles_required("admin")
-def preview():  # type: ignore[no-untyped-def]
+def preview() -> Response:
     """The reviewer's view of the instructions, labels and a sample item, as typed so far."""
     slug = request.form.get("queue_slug") or ""
     queue = queue_or_404(slug) if slug else None

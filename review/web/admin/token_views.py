@@ -5,8 +5,12 @@ Creation and revocation are audited by the service (token.created / token.revoke
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypedDict
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
+from werkzeug import Response
 
 from models import ApiToken, User
 from models.base import utcnow
@@ -23,11 +27,11 @@ DEFAULT_EXPIRES_IN = "90d"
 
 def _render_tokens(
     errors: dict[str, str] | None = None,
-    values: dict[str, object] | None = None,
+    values: Mapping[str, object] | None = None,
     secret: str | None = None,
     created: ApiToken | None = None,
     status: int = 200,
-):  # type: ignore[no-untyped-def]
+) -> tuple[str, int]:
     session = db_session()
     users = session.scalars(select(User).where(User.is_active.is_(True)).order_by(User.email)).all()
     return render_template(
@@ -44,7 +48,14 @@ def _render_tokens(
     ), status
 
 
-def _form_values() -> dict[str, object]:
+class _TokenFormValues(TypedDict):
+    user_id: str
+    name: str
+    scopes: list[str]
+    expires_in: str
+
+
+def _form_values() -> _TokenFormValues:
     form = request.form
     return {
         "user_id": form.get("user_id", ""),
@@ -54,8 +65,8 @@ def _form_values() -> dict[str, object]:
     }
 
 
-def _owner(raw_id: object) -> User:
-    user = db_session().get(User, int(raw_id)) if str(raw_id).isdigit() else None
+def _owner(raw_id: str) -> User:
+    user = db_session().get(User, int(raw_id)) if raw_id.isdigit() else None
     if user is None or not user.is_active:
         raise ValidationFailed("pick a user", {"user_id": "choose an active user"})
     return user
@@ -63,13 +74,13 @@ def _owner(raw_id: object) -> User:
 
 @bp.get("/tokens/")
 @roles_required("admin")
-def tokens_index():  # type: ignore[no-untyped-def]
+def tokens_index() -> tuple[str, int]:
     return _render_tokens()
 
 
 @bp.post("/tokens/")
 @roles_required("admin")
-def create_token():  # type: ignore[no-untyped-def]
+def create_token() -> tuple[str, int]:
     """Make a token for a user; the secret is on this response only (no redirect)."""
     values = _form_values()
     session = db_session()
@@ -81,7 +92,7 @@ def create_token():  # type: ignore[no-untyped-def]
             owner,
             name=str(values["name"]),
             expires_at=expires_at,
-            scopes=list(values["scopes"]),  # type: ignore[call-overload]
+            scopes=list(values["scopes"]),
             actor=acting_user(),
         )
     except ServiceError as exc:
@@ -93,7 +104,7 @@ def create_token():  # type: ignore[no-untyped-def]
 
 @bp.post("/tokens/<int:token_id>/revoke")
 @roles_required("admin")
-def revoke_token(token_id: int):  # type: ignore[no-untyped-def]
+def revoke_token(token_id: int) -> Response:
     session = db_session()
     try:
         token = accounts.revoke_token(session, token_id, acting_user())

@@ -4,6 +4,7 @@ and replay of one dead letter or all of them (CSRF-protected forms, audited)."""
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
+from werkzeug import Response
 
 from review.db import db_session
 from review.services import webhooks as webhook_service
@@ -15,7 +16,7 @@ from review.web.security import roles_required
 
 @bp.get("/webhooks/")
 @roles_required("admin")
-def webhooks():  # type: ignore[no-untyped-def]
+def webhooks() -> str:
     session = db_session()
     overview = webhook_service.overview(session)
     shown = overview.dead + [d.event for d in overview.deliveries]
@@ -28,7 +29,7 @@ def webhooks():  # type: ignore[no-untyped-def]
 
 @bp.post("/webhooks/events/<int:event_pk>/replay")
 @roles_required("admin")
-def replay_event(event_pk: int):  # type: ignore[no-untyped-def]
+def replay_event(event_pk: int) -> Response:
     """Send one dead letter again, from a fresh round of attempts."""
     session = db_session()
     try:
@@ -43,7 +44,7 @@ def replay_event(event_pk: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/webhooks/replay-dead")
 @roles_required("admin")
-def replay_all():  # type: ignore[no-untyped-def]
+def replay_all() -> Response:
     """Send every dead letter again."""
     session = db_session()
     count = webhook_service.replay(session, acting_user())

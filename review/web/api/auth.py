@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import ParamSpec, TypeVar
 
 from flask import Response, current_app, g, request
 from werkzeug.datastructures import WWWAuthenticate
@@ -20,6 +20,9 @@ from review.services.accounts import SCOPES, token_allows, token_for_secret
 from review.web import rate_limits
 from review.web.api.errors import error_response
 from review.web.security import has_role
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _unauthorized(message: str) -> Response:
@@ -41,7 +44,7 @@ def _too_many(retry_after: int) -> Response:
 
 def token_required(
     *roles: str, scope: str = "admin"
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
     """View decorator: 401 without a live bearer token; 403 unless its user has one of
     `roles` and the token carries `scope`.
 
@@ -52,9 +55,9 @@ def token_required(
     if scope not in SCOPES:
         raise ValueError(f"unknown API scope {scope!r}")
 
-    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+    def decorator(view: Callable[P, R]) -> Callable[P, R | Response]:
         @wraps(view)
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
+        def wrapped(*args: P.args, **kwargs: P.kwargs) -> R | Response:
             credentials = request.authorization
             if credentials is None or credentials.type != "bearer" or not credentials.token:
                 return _unauthorized("send Authorization: Bearer <token>")

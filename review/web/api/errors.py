@@ -60,6 +60,8 @@ def _http_error(exc: HTTPException) -> Response:
 def _methods_of_other_endpoints() -> list[str]:
     """The methods that reach a real endpoint at this URL (empty if the URL has none)."""
     adapter = current_app.create_url_adapter(request)
+    # Flask builds an adapter whenever it is given a request; None is for no request at all.
+    assert adapter is not None
     allowed = []
     for method in API_METHODS:
         try:

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Response, current_app, request, url_for
 
-from models import DatasetSnapshot
+from models import DatasetSnapshot, Queue
 from models.base import utcnow
 from review.db import db_session
 from review.redis_conn import get_rq_queue
@@ -27,7 +27,7 @@ def _settings() -> datasets.ExportSettings:
     return datasets.ExportSettings.from_config(current_app.config)
 
 
-def _find_queue(slug: str):  # type: ignore[no-untyped-def]
+def _find_queue(slug: str) -> Queue:
     if not queues.SLUG_RE.match(slug):
         raise NotFound(f"no queue {slug[:64]!r}", {"slug": "no such queue"})
     return queues.get_queue(db_session(), slug)

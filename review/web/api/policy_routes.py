@@ -17,7 +17,8 @@ from review.services import members, policy_stats, policy_versions, queues
 from review.services.errors import Forbidden, NotFound, ServiceError, ValidationFailed
 from review.web.api import bp
 from review.web.api.auth import current_api_user, token_required
-from review.web.api.parsing import MAX_ROW_ID, json_body, path_id
+from review.web.api.parsing import json_body, path_id
+from review.web.converters import MAX_ROW_ID
 
 
 def _owned_queue(session: Session, slug: str) -> Queue:
@@ -182,6 +183,7 @@ def reject_policy_version(slug: str, number: str) -> dict[str, Any]:
     session = db_session()
     queue = _owned_queue(session, slug)
     body = _object_body()
+    # Any JSON value (or none): reject() answers 422 unless it is a non-blank string.
     version = policy_versions.reject(
         session, queue, path_id(number, "version"), current_api_user(), body.get("reason")
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify, render_template, request
+from flask import Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -20,7 +20,7 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def _error_response(error: HTTPException, message: str):  # type: ignore[no-untyped-def]
+def _error_response(error: HTTPException, message: str) -> tuple[Response | str, int]:
     status = error.code or 500
     if _wants_json():
         code = (error.name or "error").lower().replace(" ", "_")
@@ -33,11 +33,11 @@ def _error_response(error: HTTPException, message: str):  # type: ignore[no-unty
 @bp.app_errorhandler(403)
 @bp.app_errorhandler(404)
 @bp.app_errorhandler(405)
-def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]
+def _http_error(error: HTTPException) -> tuple[Response | str, int]:
     return _error_response(error, MESSAGES.get(error.code or 0, error.description or ""))
 
 
 @bp.app_errorhandler(CSRFError)
-def _csrf_error(error: CSRFError):  # type: ignore[no-untyped-def]
+def _csrf_error(error: CSRFError) -> tuple[Response | str, int]:
     # Usually a page left open across a logout or a server restart: reloading fixes it.
     return _error_response(error, f"{error.description} Reload the page and try again.")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from flask import flash, make_response, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_user, logout_user
+from werkzeug import Response
 
 from review.db import db_session
 from review.services import accounts, audit
@@ -11,7 +13,7 @@ from review.web import rate_limits
 from review.web.auth import bp
 from review.web.auth.forms import LoginForm, LogoutForm
 from review.web.auth.navigation import home_url, safe_next
-from review.web.security import has_role
+from review.web.security import has_role, login_required
 
 INVALID_CREDENTIALS = "Invalid email or password."
 LOCKED_OUT = (
@@ -27,7 +29,7 @@ def _template_helpers() -> dict[str, object]:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():  # type: ignore[no-untyped-def]
+def login() -> ResponseReturnValue:
     """Show the login form; on a valid POST log the user in and send them on."""
     if current_user.is_authenticated:
         return redirect(home_url(current_user))
@@ -66,7 +68,7 @@ def login():  # type: ignore[no-untyped-def]
 
 @bp.post("/logout")
 @login_required
-def logout():  # type: ignore[no-untyped-def]
+def logout() -> Response:
     """Log out (POST only, CSRF-checked by CSRFProtect) and return to the login page."""
     logout_user()
     flash("You have been logged out.", "info")

@@ -1,5 +1,8 @@
 """The form that starts a dataset snapshot from the ML page."""
 
+# mypy: allow-subclassing-any
+# flask_wtf ships no type information, so FlaskForm is Any; subclassing it is the point.
+
 from __future__ import annotations
 
 from typing import Any

@@ -4,8 +4,6 @@ reading its datasheet and evaluation, downloading it."""
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from flask_htmx import make_response
-from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from werkzeug import Response
 
@@ -20,7 +18,8 @@ from review.services.errors import NotFound, ServiceError
 from review.web.exports import bp
 from review.web.exports.downloads import send_target
 from review.web.exports.forms import FIELD_FOR_ERROR, SnapshotForm
-from review.web.security import roles_required
+from review.web.htmx_response import make_response
+from review.web.security import logged_in_user, roles_required
 from review.web.service_calls import or_flash_back_to
 
 # The element that shows a building snapshot's status; htmx polls it while the job runs.
@@ -28,7 +27,7 @@ STATUS_TARGET = "snapshot-status"
 
 
 def _user() -> User:
-    return current_user._get_current_object()
+    return logged_in_user()
 
 
 def _queue_or_404(slug: str) -> Queue:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from flask import abort, current_app
-from flask_login import current_user
 
 from models import Queue, User
 from review.db import db_session
 from review.services import members, queues
 from review.services.errors import NotFound
+from review.web.security import logged_in_user
 
 
 def user() -> User:
-    return current_user._get_current_object()  # the User row, not Flask-Login's proxy
+    return logged_in_user()  # the User row, not Flask-Login's proxy
 
 
 def owned_queue(slug: str) -> Queue:

@@ -4,6 +4,7 @@ calibration error, and fitting a recalibration into a new policy version."""
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from werkzeug import Response
 
 from review.db import db_session
 from review.domain.calibration import Reliability
@@ -31,7 +32,9 @@ def reliability_chart(title: str, result: Reliability, after: Reliability | None
 
 @bp.get("/queues/<slug>/calibration")
 @roles_required("policy_owner")
-def calibration(slug: str, errors: dict[str, str] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+def calibration(
+    slug: str, errors: dict[str, str] | None = None, status: int = 200
+) -> tuple[str, int]:
     queue = owned_queue(slug)
     session = db_session()
     report = recalibration.calibration_report(session, queue)
@@ -59,7 +62,7 @@ def calibration(slug: str, errors: dict[str, str] | None = None, status: int = 2
 
 @bp.post("/queues/<slug>/calibration")
 @roles_required("policy_owner")
-def recalibrate(slug: str):  # type: ignore[no-untyped-def]
+def recalibrate(slug: str) -> tuple[str, int] | Response:
     """Fit the chosen method on the labeled items into a new version (or drop it)."""
     queue = owned_queue(slug)
     session = db_session()

@@ -8,7 +8,7 @@ SLA) and a vertical marker (the threshold being tried).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 WIDTH, HEIGHT = 640, 240
@@ -208,20 +208,23 @@ def _place_labels(chart: Chart) -> None:
         taken.append(_text_box(*chosen, text))
 
 
-def _bands(s: Series, x, y) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+def _bands(
+    s: Series, x: Callable[[float], float], y: Callable[[float], float]
+) -> list[tuple[str, str]]:
     """Closed polygons for each unbroken run of the interval band."""
     assert s.band_low is not None and s.band_high is not None
-    runs: list[list[int]] = [[]]
+    # Each run holds (index, low, high) of consecutive points where the band is defined.
+    runs: list[list[tuple[int, float, float]]] = [[]]
     for i, (low, high) in enumerate(zip(s.band_low, s.band_high, strict=True)):
         if low is None or high is None or s.values[i] is None:
             runs.append([])
         else:
-            runs[-1].append(i)
+            runs[-1].append((i, low, high))
     bands = []
     for run in runs:
         if len(run) < 2:
             continue
-        top = [f"{x(i):.1f},{y(s.band_high[i]):.1f}" for i in run]  # type: ignore[arg-type]
-        bottom = [f"{x(i):.1f},{y(s.band_low[i]):.1f}" for i in reversed(run)]  # type: ignore[arg-type]
+        top = [f"{x(i):.1f},{y(high):.1f}" for i, _, high in run]
+        bottom = [f"{x(i):.1f},{y(low):.1f}" for i, low, _ in reversed(run)]
         bands.append(("M" + " L".join(top + bottom) + " Z", f"band {s.css_class}"))
     return bands

@@ -11,7 +11,6 @@ import math
 from typing import Any
 
 from flask import render_template, request
-from flask_htmx import make_response
 from jinja2_fragments.flask import render_block
 from werkzeug import Response
 
@@ -19,6 +18,7 @@ from app import htmx
 from models import Queue
 from review.db import db_session
 from review.services import members, policy_stats, policy_versions, queues
+from review.web.htmx_response import make_response
 from review.web.policy import bp
 from review.web.policy.access import max_stale_seconds, owned_queue, user
 from review.web.policy.whatif_view import (
@@ -35,7 +35,7 @@ FIGURES_PREFIX = "figures-"
 
 @bp.get("/")
 @roles_required("policy_owner")
-def index():  # type: ignore[no-untyped-def]
+def index() -> str:
     """The queues this policy owner tunes, with the version in force and pending approvals."""
     session = db_session()
     rows = []

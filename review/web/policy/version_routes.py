@@ -8,9 +8,11 @@ is shown again with the error next to its field.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
+from sqlalchemy.orm import Session
 from werkzeug import Response
 
 from models import Queue
@@ -61,7 +63,7 @@ def _version_form(queue: Queue) -> tuple[dict[str, Any], dict[str, str], dict[st
 
 @bp.post("/queues/<slug>/versions")
 @roles_required("policy_owner")
-def create_version(slug: str):  # type: ignore[no-untyped-def]
+def create_version(slug: str) -> Response:
     """Store a new version from the what-if page; it is active at once unless four eyes."""
     queue = owned_queue(slug)
     data, errors, values = _version_form(queue)
@@ -122,7 +124,7 @@ def _compare(queue: Queue, by_number: dict[int, Any]) -> dict[str, Any] | None:
     return {"from": old, "to": new, "changes": policy_versions.diff(queue, old, new)}
 
 
-def _service_step(queue: Queue, action: str, step) -> Response:  # type: ignore[no-untyped-def]
+def _service_step(queue: Queue, action: str, step: Callable[[Session], str]) -> Response:
     """Run one service call; commit and flash its message, or flash why it was refused."""
     session = db_session()
     try:
@@ -141,7 +143,7 @@ def _service_step(queue: Queue, action: str, step) -> Response:  # type: ignore[
 def approve(slug: str, number: int) -> Response:
     queue = owned_queue(slug)
 
-    def step(session):  # type: ignore[no-untyped-def]
+    def step(session: Session) -> str:
         policy_versions.approve(session, queue, number, user())
         return f"Version {number} approved and in force."
 
@@ -153,7 +155,7 @@ def approve(slug: str, number: int) -> Response:
 def reject(slug: str, number: int) -> Response:
     queue = owned_queue(slug)
 
-    def step(session):  # type: ignore[no-untyped-def]
+    def step(session: Session) -> str:
         policy_versions.reject(session, queue, number, user(), request.form.get("reason", ""))
         return f"Version {number} rejected."
 
@@ -165,7 +167,7 @@ def reject(slug: str, number: int) -> Response:
 def rollback(slug: str, number: int) -> Response:
     queue = owned_queue(slug)
 
-    def step(session):  # type: ignore[no-untyped-def]
+    def step(session: Session) -> str:
         version = policy_versions.rollback(
             session, queue, number, user(), request.form.get("note", "")
         )
@@ -181,7 +183,7 @@ def reroute(slug: str) -> Response:
     """Re-route waiting, unclaimed items under the version in force (after the preview)."""
     queue = owned_queue(slug)
 
-    def step(session):  # type: ignore[no-untyped-def]
+    def step(session: Session) -> str:
         active = queues.current_policy(session, queue)
         result = policy_versions.reroute_waiting(session, queue, active, user())
         return (
@@ -198,7 +200,7 @@ def settings(slug: str) -> Response:
     """Four eyes on or off, and the review SLA the dashboard measures against."""
     queue = owned_queue(slug)
 
-    def step(session):  # type: ignore[no-untyped-def]
+    def step(session: Session) -> str:
         errors: dict[str, str] = {}
         sla = _number(request.form.get("review_sla_hours", ""), "review_sla_hours", errors)
         if errors:

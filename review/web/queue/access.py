@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from flask import abort
-from flask_login import current_user
 
 from models import Item, Queue, User
 from review.db import db_session
 from review.services import members
+from review.web.security import logged_in_user
 
 
 def current() -> User:
-    return current_user._get_current_object()  # the User row, not Flask-Login's proxy
+    return logged_in_user()  # the User row, not Flask-Login's proxy
 
 
 def member_queue_or_404(slug: str) -> Queue:

@@ -19,7 +19,7 @@ from review.web.security import roles_required
 
 @bp.post("/queues/<slug>/items/<int:item_id>/skip")
 @roles_required("reviewer")
-def skip(slug: str, item_id: int):  # type: ignore[no-untyped-def]
+def skip(slug: str, item_id: int) -> Response:
     """Pass on the item with a reason; the others get it first (it returns once the
     reviewer has nothing else)."""
     queue, item = queue_and_item_or_404(slug, item_id)
@@ -45,7 +45,7 @@ def skip(slug: str, item_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/queues/<slug>/items/<int:item_id>/escalate")
 @roles_required("reviewer")
-def escalate(slug: str, item_id: int):  # type: ignore[no-untyped-def]
+def escalate(slug: str, item_id: int) -> Response:
     """Send the item to the queue's second-level queue for a senior reviewer."""
     queue, item = queue_and_item_or_404(slug, item_id)
     external_id = item.external_id
@@ -65,7 +65,7 @@ def escalate(slug: str, item_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/queues/<slug>/items/<int:item_id>/undo")
 @roles_required("reviewer")
-def undo(slug: str, item_id: int):  # type: ignore[no-untyped-def]
+def undo(slug: str, item_id: int) -> Response:
     """Take back one's own decision within the undo window; the item is shown again."""
     queue, item = queue_and_item_or_404(slug, item_id)
     LeaseForm()  # CSRF is checked globally; the form documents that nothing else is sent
@@ -97,7 +97,7 @@ def _lease_status(held: bool) -> Response:
 
 @bp.post("/queues/<slug>/items/<int:item_id>/heartbeat")
 @roles_required("reviewer")
-def heartbeat(slug: str, item_id: int):  # type: ignore[no-untyped-def]
+def heartbeat(slug: str, item_id: int) -> Response:
     """The open review page keeps its lease alive: 204, or 409 if the lease is gone."""
     queue, item = queue_and_item_or_404(slug, item_id)
     session = db_session()
@@ -108,7 +108,7 @@ def heartbeat(slug: str, item_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/queues/<slug>/items/<int:item_id>/release")
 @roles_required("reviewer")
-def release(slug: str, item_id: int):  # type: ignore[no-untyped-def]
+def release(slug: str, item_id: int) -> Response:
     """The review page was closed: the item goes back to the queue at once."""
     queue, item = queue_and_item_or_404(slug, item_id)
     session = db_session()

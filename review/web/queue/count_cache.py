@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from flask import Flask
 
@@ -58,4 +58,5 @@ def counts_cache(app: Flask) -> TtlCache[object]:
         cache = app.extensions.setdefault(
             "queue_counts_cache", TtlCache(float(app.config.get("COUNTS_CACHE_SECONDS", 2.0)))
         )
-    return cache
+    # app.extensions holds Any; this key only ever holds the cache set above.
+    return cast("TtlCache[object]", cache)

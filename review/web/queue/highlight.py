@@ -50,7 +50,8 @@ def highlight(text: str, quotes: Iterable[str] | None) -> Markup:
 
 def quotes_found(texts: Iterable[str], quotes: Iterable[str]) -> tuple[list[str], list[str]]:
     """Split quotes into those that occur in some text and those that do not."""
-    found, missing = [], []
+    found: list[str] = []
+    missing: list[str] = []
     joined = "\n".join(texts)
     for quote in quotes:
         pattern = _pattern([quote])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, render_template, request
-from flask_htmx import make_response
+from werkzeug import Response
 
 from models.base import utcnow
 from review.db import db_session
@@ -11,6 +11,7 @@ from review.redis_conn import get_redis, get_rq_queue
 from review.services import counting, queue_views
 from review.services.errors import ValidationFailed
 from review.services.system_status import system_status
+from review.web.htmx_response import make_response
 from review.web.queue import bp
 from review.web.queue.access import member_queue_or_404
 from review.web.queue.count_cache import counts_cache
@@ -23,7 +24,7 @@ STATUS_EVERY = 30
 
 @bp.get("/queues/<slug>")
 @roles_required("reviewer", "policy_owner")
-def items(slug: str):  # type: ignore[no-untyped-def]
+def items(slug: str) -> Response:
     """A page of the queue's waiting items under the filters in the query string."""
     queue = member_queue_or_404(slug)
     session = db_session()
@@ -53,7 +54,7 @@ def items(slug: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/queues/<slug>/counts")
 @roles_required("reviewer", "policy_owner")
-def counts(slug: str):  # type: ignore[no-untyped-def]
+def counts(slug: str) -> str:
     """Live counts for the queue page, refreshed by polling."""
     queue = member_queue_or_404(slug)
     try:
@@ -78,7 +79,7 @@ def counts(slug: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/queues/<slug>/system-status")
 @roles_required("reviewer", "policy_owner")
-def status_banner(slug: str):  # type: ignore[no-untyped-def]
+def status_banner(slug: str) -> str:
     """The banner saying what is down (Redis, the worker, the AI); empty when all is well."""
     queue = member_queue_or_404(slug)
     status = system_status(db_session(), queue, get_redis(), get_rq_queue(), utcnow())

@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from flask import current_app, render_template, request
-from flask_htmx import make_response
 from jinja2_fragments.flask import render_block
 from werkzeug import Response
 
@@ -14,6 +13,7 @@ from app import htmx
 from models import Item, Queue, Review
 from review.db import db_session
 from review.services import item_history, review_actions, reviewing
+from review.web.htmx_response import make_response
 from review.web.queue.access import current
 from review.web.queue.forms import DecisionForm, blank_decision_data
 from review.web.queue.highlight import evidence_of, quotes_found
@@ -44,7 +44,8 @@ def vary(response: Response) -> Response:
 
 
 def wants_fragment() -> bool:
-    return htmx.target == ITEM_TARGET
+    target: str | None = htmx.target  # flask_htmx is untyped to mypy (no py.typed)
+    return target == ITEM_TARGET
 
 
 def render_lineup(
@@ -150,6 +151,7 @@ def review_context(
 ) -> dict[str, Any]:
     """What queue/review.html draws; `form`: the decision as submitted (None: a blank one)."""
     session = db_session()
+    view: dict[str, Any]
     if item is None:
         view = {
             "item": None,

@@ -4,7 +4,8 @@ service, commits and renders. Every queue page checks membership (access.py)."""
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
+from werkzeug import Response
 
 from models import Item, Queue
 from models.base import utcnow
@@ -17,12 +18,12 @@ from review.web.queue.access import current, member_queue_or_404, queue_and_item
 from review.web.queue.forms import DecisionForm
 from review.web.queue.overview import queue_counts
 from review.web.queue.rendering import render_lineup, vary, wants_fragment
-from review.web.security import has_role, roles_required
+from review.web.security import has_role, login_required, roles_required
 
 
 @bp.get("/")
 @login_required
-def index():  # type: ignore[no-untyped-def]
+def index() -> str | Response:
     """The user's queues with what awaits review; people without a queue role go home."""
     if not has_role(current_user, "reviewer", "policy_owner"):
         return redirect(home_url(current_user))
@@ -35,14 +36,14 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.get("/queues/<slug>/review")
 @roles_required("reviewer")
-def review(slug: str):  # type: ignore[no-untyped-def]
+def review(slug: str) -> Response:
     """Lease the next item to the reviewer (or resume their lease) and show it."""
     return render_lineup(member_queue_or_404(slug))
 
 
 @bp.post("/queues/<slug>/items/<int:item_id>/decision")
 @roles_required("reviewer")
-def decision(slug: str, item_id: int):  # type: ignore[no-untyped-def]
+def decision(slug: str, item_id: int) -> Response:
     """Record a decision (lease holder only, once), then show the next item."""
     queue, item = queue_and_item_or_404(slug, item_id)
     session = db_session()
@@ -77,7 +78,7 @@ def next_item(
     undo_of: object = None,
     show: Item | None = None,
     preview_may_stay: bool = False,
-):  # type: ignore[no-untyped-def]
+) -> Response:
     """After an action: the next item as a fragment (htmx), or a redirect to it (plain form).
     `preview_may_stay`: see rendering.render_lineup.
 
@@ -102,7 +103,7 @@ def next_item(
 
 @bp.get("/queues/<slug>/review/status")
 @roles_required("reviewer")
-def review_status(slug: str):  # type: ignore[no-untyped-def]
+def review_status(slug: str) -> str:
     """Where the reviewer stands: today's numbers (polled by the review page)."""
     member_queue_or_404(slug)
     stats = reviewer_stats.reviewer_stats(db_session(), current(), utcnow())
