@@ -131,9 +131,7 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_timeout(tmp_path):
     assert time.monotonic() - started < 5
 
 
-def test_supervise_announces_the_app_then_stops_everything_when_the_worker_dies(
-    tmp_path, capsys
-):
+def test_supervise_announces_the_app_then_stops_everything_when_the_worker_dies(tmp_path, capsys):
     port = free_port()
     web = python(
         "import http.server\n"
@@ -200,8 +198,15 @@ def test_dev_test_returns_pytests_exit_code(tmp_path, body, expected):
     test_file = tmp_path / "test_sample.py"
     test_file.write_text(f"def test_sample():\n    {body}\n")
     result = subprocess.run(
-        [sys.executable, str(dev.REPO / "dev.py"), "test", "-q", "-p", "no:cacheprovider",
-         str(test_file)],
+        [
+            sys.executable,
+            str(dev.REPO / "dev.py"),
+            "test",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(test_file),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -48,7 +48,12 @@ def test_get_item_has_the_documented_shape(client, factory, as_role):
         "cost_usd": None,
     }
     assert set(item["route"]) == {
-        "route", "policy_version", "threshold", "reason", "inclusion_probability", "audit",
+        "route",
+        "policy_version",
+        "threshold",
+        "reason",
+        "inclusion_probability",
+        "audit",
         "routed_at",
     }
     assert item["route"]["route"] == "review"
