@@ -29,7 +29,8 @@ from models import Item
 from models.base import utcnow
 from review.db import get_database
 from review.redis_conn import get_redis, get_rq_queue
-from review.services import ai_batches
+from review.sealed_secrets import SecretBox
+from review.services import ai_batches, webhooks
 from review.services.pipeline import enqueue_recommendations
 from workers import claude_batch
 from workers.audit_jobs import seal_in_app
@@ -125,6 +126,11 @@ def sweep_if_leader(app: Flask) -> int | None:
         # Webhook events whose delivery job was lost, on the same schedule.
         with get_database().session() as session:
             sweep_webhooks(session, rq_queue, older_than)
+        # Secrets stored before sealing existed: sealed at the first sweep after an upgrade.
+        with get_database().session() as session:
+            if sealed := webhooks.seal_plain_secrets(session, SecretBox.from_config(app.config)):
+                session.commit()
+                log.info("sealed %d webhook secrets stored in the clear", sealed)
         return swept
 
 

@@ -18,7 +18,7 @@ from models import Item, Queue, QueueWebhook, User, WebhookDelivery, WebhookEven
 from models.base import utcnow
 from models.webhook import WEBHOOK_EVENT_STATUSES
 from review.domain.webhooks import secret_problem, url_problem
-from review.sealed_secrets import SecretBox, SecretUnreadable
+from review.sealed_secrets import SEALED_PREFIX, SecretBox, SecretUnreadable
 from review.services import audit
 from review.services.errors import NotFound, ValidationFailed
 from review.services.webhook_outbox import forget_configuration, remember_for_enqueue
@@ -82,6 +82,18 @@ def _stored_secret(webhook: QueueWebhook, secrets: SecretBox) -> str | None:
         return secrets.open(webhook.secret)
     except SecretUnreadable:
         return None
+
+
+def seal_plain_secrets(session: Session, secrets: SecretBox) -> int:
+    """Seal the webhook secrets stored before sealing existed (a queue whose webhook has
+    had no delivery since keeps its secret in the clear until then). Returns how many.
+    Nothing is audited: the secret stays the same."""
+    plain = session.scalars(
+        select(QueueWebhook).where(~QueueWebhook.secret.startswith(SEALED_PREFIX))
+    ).all()
+    for webhook in plain:
+        webhook.secret = secrets.seal(webhook.secret)
+    return len(plain)
 
 
 def delete_webhook(session: Session, queue: Queue, user: User) -> bool:

@@ -25,6 +25,7 @@ from tests.workers.webhook_helpers import (
     hooked_queue,
     outbox,
 )
+from workers.sweeper import sweep_if_leader
 from workers.webhook_jobs import deliver_event, sweep_webhooks
 
 
@@ -378,3 +379,20 @@ def test_a_secret_no_key_opens_is_never_sent_unsigned_and_sends_once_set_again(
         assert deliver_event(event.id) == "delivered"
 
     assert [d.signature_ok for d in receiver.deliveries] == [True]
+
+
+def test_the_first_sweep_after_an_upgrade_seals_secrets_stored_in_the_clear(app, factory):
+    """A queue whose webhook has had no delivery since would otherwise keep it in the clear."""
+    quiet = hooked_queue(app, factory, "https://hooks.example.com/quiet")
+    with app.app_context():  # as an older release stored it
+        session = db_session()
+        session.execute(
+            update(QueueWebhook).where(QueueWebhook.queue_id == quiet.id).values(secret=SECRET)
+        )
+        session.commit()
+
+    assert sweep_if_leader(app) is not None
+
+    stored = _stored_secret(app, quiet.id)
+    assert is_sealed(stored) and SECRET not in stored
+    assert SecretBox.from_config(app.config).open(stored) == SECRET
