@@ -8,7 +8,8 @@ sealed under a key the server no longer has cannot be opened (SecretUnreadable),
 admin sets it again.
 
 Values written before sealing existed have no prefix: they open as they are, and are
-sealed the next time they are used (webhook_outbox.claim).
+sealed by the workers' next sweep (webhooks.seal_plain_secrets) or delivery
+(webhook_outbox.claim), whichever comes first.
 """
 
 from __future__ import annotations
