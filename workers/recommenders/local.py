@@ -30,14 +30,9 @@ from review.domain.calibration import reliability
 from review.domain.promotion import promotion_verdict
 from review.services import audit
 
-# The public hooks to put a stored version in force, and its name, live with the services
-# (the ML page activates models without loading scikit-learn); re-exported here.
-from review.services.model_versions import (  # noqa: F401
-    activate_version,
-    active_version,
-    deactivate_all,
-    version_name,
-)
+# Putting a stored version in force, and naming it, live with the services (the ML page
+# activates models without loading scikit-learn).
+from review.services.model_versions import deactivate_all, version_name
 from review.services.routing import RecommendationInput
 from workers.recommenders.base import NoRecommendation, Recommender, RecommenderUnavailable
 from workers.recommenders.text import payload_document
