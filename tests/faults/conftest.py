@@ -24,7 +24,9 @@ def worker_env(app, fake, redis_url: str | None = None) -> dict[str, str]:
         "DATABASE_URL": app.config["DATABASE_URL"],
         "REDIS_URL": redis_url or app.config["REDIS_URL"],
         "RQ_QUEUE_NAME": app.config["RQ_QUEUE_NAME"],
-        "SECRET_KEY": "fault-tests",
+        # The app's own key: web and workers share it, as in production (a worker opens
+        # the webhook secrets the app sealed with it).
+        "SECRET_KEY": app.config["SECRET_KEY"],
         "ANTHROPIC_API_KEY": "test-key",
         "ANTHROPIC_BASE_URL": fake.url,
         "AI_TIMEOUT_SECONDS": "8",
