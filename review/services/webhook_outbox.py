@@ -286,8 +286,20 @@ def claim(
     try:
         secret = secrets.open(webhook.secret)
     except SecretUnreadable as error:
-        problem = f"not sent: the webhook secret is {error}"
-        _fail_unsigned(session, outbox_event, webhook.url, now, max_attempts, problem)
+        # Recorded as a failed send: retried once its in-flight time has passed, dead
+        # after the last attempt.
+        last = outbox_event.attempts >= max_attempts
+        _record_outcome(
+            session,
+            outbox_event.id,
+            outbox_event.attempts,
+            webhook.url,
+            now,
+            status_code=None,
+            error=f"not sent: the webhook secret is {error}",
+            duration_ms=0.0,
+            retry_in=None if last else in_flight_seconds,
+        )
         return None
     if not is_sealed(webhook.secret):  # stored before secrets were sealed
         webhook.secret = secrets.seal(secret)
@@ -301,32 +313,6 @@ def claim(
         secret=secret,
         body=outbox_event.body.encode(),
     )
-
-
-def _fail_unsigned(
-    session: Session,
-    outbox_event: WebhookEvent,
-    url: str,
-    now: datetime,
-    max_attempts: int,
-    error: str,
-) -> None:
-    """An attempt that could not be signed: recorded as a failed delivery, to be retried
-    when its in-flight time has passed (dead after the last one), as a failed send is."""
-    session.add(
-        WebhookDelivery(
-            event_id=outbox_event.id,
-            attempt=outbox_event.attempts,
-            url=url,
-            status_code=None,
-            error=error,
-            duration_ms=0.0,
-            created_at=now,
-        )
-    )
-    outbox_event.last_status_code = None
-    outbox_event.last_error = error
-    outbox_event.status = "dead" if outbox_event.attempts >= max_attempts else "pending"
 
 
 def _bury_lost_last_attempt(
@@ -361,12 +347,41 @@ def finish(
     Only the attempt that still holds the claim moves the event; a late one (its claim
     was taken over after it counted as lost) is only logged as a delivery.
     """
+    _record_outcome(
+        session,
+        attempt.event_pk,
+        attempt.number,
+        attempt.url,
+        now,
+        status_code=status_code,
+        error=error,
+        duration_ms=duration_ms,
+        retry_in=retry_in,
+    )
+    current = session.scalar(select(WebhookEvent.status).where(WebhookEvent.id == attempt.event_pk))
+    return current or "missing"
+
+
+def _record_outcome(
+    session: Session,
+    event_pk: int,
+    number: int,
+    url: str,
+    now: datetime,
+    *,
+    status_code: int | None,
+    error: str | None,
+    duration_ms: float,
+    retry_in: float | None,
+) -> None:
+    """The delivery row of attempt `number`, and the event moved on if that attempt still
+    holds its claim (see finish)."""
     delivered = status_code is not None and 200 <= status_code < 300
     session.add(
         WebhookDelivery(
-            event_id=attempt.event_pk,
-            attempt=attempt.number,
-            url=attempt.url,
+            event_id=event_pk,
+            attempt=number,
+            url=url,
             status_code=status_code,
             error=error,
             duration_ms=duration_ms,
@@ -383,15 +398,13 @@ def finish(
     session.execute(
         update(WebhookEvent)
         .where(
-            WebhookEvent.id == attempt.event_pk,
+            WebhookEvent.id == event_pk,
             WebhookEvent.status == "sending",
-            WebhookEvent.attempts == attempt.number,
+            WebhookEvent.attempts == number,
         )
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    current = session.scalar(select(WebhookEvent.status).where(WebhookEvent.id == attempt.event_pk))
-    return current or "missing"
 
 
 def stale_event_ids(
