@@ -6,14 +6,13 @@ import json
 from collections.abc import Iterator
 
 from flask import Response, abort, render_template, request, stream_with_context
-from flask_login import current_user
 
 from review.db import db_session
 from review.services import audit, exports, queues
 from review.services.errors import NotFound
 from review.web.exports import bp
 from review.web.exports.overview import decision_counts
-from review.web.security import roles_required
+from review.web.security import logged_in_user, roles_required
 
 JSONL_MIMETYPE = "application/x-ndjson"  # as the API's export
 
@@ -41,7 +40,7 @@ def export_jsonl(slug: str) -> Response:
     audit.record(
         session,
         "export.downloaded",
-        user=current_user._get_current_object(),
+        user=logged_in_user(),
         queue_id=queue.id,
         overrides_only=overrides_only,
         via="web",
