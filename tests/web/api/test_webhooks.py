@@ -24,6 +24,13 @@ def _url(queue) -> str:
     return f"/api/v1/queues/{queue.slug}/webhook"
 
 
+def _webhook_audit(app, column) -> list:
+    """`column` of every webhook.* audit event, oldest first."""
+    with app.app_context():
+        query = select(column).where(AuditEvent.action.like("webhook.%"))
+        return list(db_session().scalars(query.order_by(AuditEvent.id)))
+
+
 def _stored(app, queue) -> QueueWebhook | None:
     with app.app_context():
         return db_session().scalar(select(QueueWebhook).where(QueueWebhook.queue_id == queue.id))
@@ -58,19 +65,12 @@ def test_a_policy_owner_of_the_queue_sets_reads_and_removes_the_webhook(app, cli
     assert (gone.get_json()["url"], gone.get_json()["secret_set"]) == (None, False)
     assert client.delete(_url(queue), headers=owner).status_code == 204  # idempotent
 
-    with app.app_context():
-        actions = list(
-            db_session().scalars(
-                select(AuditEvent.action)
-                .where(AuditEvent.action.like("webhook.%"))
-                .order_by(AuditEvent.id)
-            )
-        )
-        details = db_session().scalars(
-            select(AuditEvent.details).where(AuditEvent.action.like("webhook.%"))
-        )
-        assert not any(GOOD["secret"] in str(d) for d in details)
-    assert actions == ["webhook.created", "webhook.changed", "webhook.deleted"]
+    assert not any(GOOD["secret"] in str(d) for d in _webhook_audit(app, AuditEvent.details))
+    assert _webhook_audit(app, AuditEvent.action) == [
+        "webhook.created",
+        "webhook.changed",
+        "webhook.deleted",
+    ]
 
 
 def test_an_admin_may_set_any_queues_webhook(app, client, factory):
@@ -159,12 +159,5 @@ def test_the_secret_is_stored_sealed_and_only_a_new_one_counts_as_changed(app, c
         SecretBox.from_config(app.config).open(_stored(app, queue).secret) == (new_secret["secret"])
     )
 
-    with app.app_context():
-        changed = list(
-            db_session().scalars(
-                select(AuditEvent.details)
-                .where(AuditEvent.action.like("webhook.%"))
-                .order_by(AuditEvent.id)
-            )
-        )
+    changed = _webhook_audit(app, AuditEvent.details)
     assert [d["secret_changed"] for d in changed] == [True, False, True]
