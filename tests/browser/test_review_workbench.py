@@ -209,20 +209,28 @@ def test_a_key_pressed_as_soon_as_the_next_item_appears_is_not_lost(
     assert decided == ["item-1", "item-2"]
 
 
+def _review_with_decisions_held(app, factory, live_server, browser):
+    """A reviewer's review page on item-1 of three, whose decision requests are held
+    (appended to `held`) until the test continues them. Returns (page, held)."""
+    support = factory.queue("support")
+    add_items(app, "support", 3)
+    reviewer(factory, support, email="held@example.com")
+    page = browser.new_page()
+    held = []
+    # Routed before the page loads: a route added just before the key press was now and
+    # then not yet in force, and the decision went through unheld.
+    page.route("**/decision", lambda route: held.append(route))
+    log_in(page, live_server, "held@example.com")
+    page.goto(f"{live_server}/queues/support/review")
+    wait_for_item(page, "item-1")
+    return page, held
+
+
 def test_the_prefetched_item_is_on_screen_as_soon_as_the_decision_is_sent(
     app, factory, live_server, browser
 ):
-    support = factory.queue("support")
-    add_items(app, "support", 3)
-    reviewer(factory, support, email="fast@example.com")
-    page = browser.new_page()
-    held, sent = [], []
-    # Answered when we say. Routed before the page loads: a route added just before the key
-    # press was now and then not yet in force, and the decision went through unheld.
-    page.route("**/decision", lambda route: held.append(route))
-    log_in(page, live_server, "fast@example.com")
-    page.goto(f"{live_server}/queues/support/review")
-    wait_for_item(page, "item-1")
+    page, held = _review_with_decisions_held(app, factory, live_server, browser)
+    sent = []
     page.on("request", lambda request: sent.append(request.url))
     page.keyboard.press("a")
     page.wait_for_selector(".review-preview >> text=Ticket item 2")  # before any answer
@@ -294,16 +302,7 @@ def test_a_saved_decision_brings_only_what_the_preview_lacks(app, factory, live_
 def test_a_short_answer_the_page_cannot_complete_is_fetched_in_full(
     app, factory, live_server, browser
 ):
-    support = factory.queue("support")
-    add_items(app, "support", 3)
-    reviewer(factory, support, email="odd@example.com")
-    page = browser.new_page()
-    held = []
-    # Routed before the page loads (see test_the_prefetched_item_is_on_screen_...).
-    page.route("**/decision", lambda route: held.append(route))
-    log_in(page, live_server, "odd@example.com")
-    page.goto(f"{live_server}/queues/support/review")
-    wait_for_item(page, "item-1")
+    page, held = _review_with_decisions_held(app, factory, live_server, browser)
     page.keyboard.press("a")
     page.wait_for_selector(".review-preview")
     # The preview goes before the (short) answer comes: the page asks for the item in full.
