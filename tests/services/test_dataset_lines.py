@@ -193,6 +193,22 @@ def test_arrow_columns_built_from_buffers_equal_what_pa_array_makes(field_type, 
     assert repr(built.to_pylist()) == repr(expected.to_pylist())
 
 
+@pytest.mark.parametrize(
+    ("field_type", "values"),
+    [
+        ("int64", [1, None]),
+        ("string", ["a", None]),
+        ("timestamp", [None, "2026-01-01T00:00:00+00:00"]),
+    ],
+)
+def test_a_null_in_a_column_that_may_not_be_null_fails_the_conversion(field_type, values):
+    """Columns the schema says are never null are not searched for nulls; a None that got
+    there anyway must stop the export, not be written as some other value."""
+    arrow_type = dataset_writers._ARROW_TYPES[field_type]
+    with pytest.raises(TypeError):
+        dataset_writers._arrow_array(values, arrow_type, nullable=False)
+
+
 def test_writing_parquet_does_not_import_pandas(tmp_path):
     """pa.array imports pandas where it is installed; the writer builds its arrays without
     it, so an export's process does not carry pandas (50 MB)."""
