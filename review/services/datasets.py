@@ -29,6 +29,7 @@ from models import DatasetSnapshot, Queue, User
 from models.dataset import SNAPSHOT_FORMATS
 from review.config import DEFAULT_EXPORT_DIR, DEFAULT_EXPORT_RETENTION_DAYS
 from review.domain.datasets import DatasheetStats
+from review.gc_pause import garbage_collection_paused
 from review.services import audit
 from review.services.dataset_rows import (
     REVIEWER_IDENTITIES,
@@ -465,13 +466,14 @@ def _write_rows(
     stats = DatasheetStats()
     done = 0
     try:
-        for columns in iter_column_batches(session, query, build, batch_rows):
-            lines = canonical_lines(columns)
-            hashing.submit(digest.update, "".join(lines).encode("utf-8"))
-            stats.add_columns(columns)
-            writer.write(columns, lines)
-            done += len(lines)
-            on_progress(done, count.known() or 0)
+        with garbage_collection_paused():  # the batches' rows make no cycles (gc_pause.py)
+            for columns in iter_column_batches(session, query, build, batch_rows):
+                lines = canonical_lines(columns)
+                hashing.submit(digest.update, "".join(lines).encode("utf-8"))
+                stats.add_columns(columns)
+                writer.write(columns, lines)
+                done += len(lines)
+                on_progress(done, count.known() or 0)
         hashing.close()
     except BaseException:
         try:
