@@ -179,10 +179,11 @@ def canonical_lines(columns: Sequence[Sequence[Any]]) -> list[str]:
         else:
             pieces += [constant + before, text]
             constant = after
-    pieces.append(constant + "}\n")
+    last = constant + "}\n"
     rows = len(columns[0])
-    if len(pieces) == 1:  # every column the same: one line repeated
-        return [pieces[0]] * rows
+    if not pieces:  # every column the same: one line repeated
+        return [last] * rows
+    pieces.append(last)
     columns_of_pieces = [repeat(p, rows) if isinstance(p, str) else p for p in pieces]
     return list(map("".join, zip(*columns_of_pieces, strict=True)))
 
