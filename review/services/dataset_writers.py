@@ -418,8 +418,9 @@ def _arrow_array(column: Sequence[Any], arrow_type: pa.DataType, nullable: bool 
     text, which Arrow parses in C (converting datetime objects took a second a million).
 
     A column that may not be null is not searched for nulls (a comparison with None per
-    value, a third of a microsecond per row over the schema's 14 such columns); a None
-    in it fails the conversion loudly."""
+    value, a third of a microsecond per row over the schema's 14 such columns). A None
+    that got into one fails the conversion of an int, float, text or time column with a
+    TypeError; the two such flags (overridden, audit) are made True or False by RowBuilder."""
     if pa.types.is_timestamp(arrow_type):
         return _arrow_array(column, pa.string(), nullable).cast(arrow_type)
     filler, dtype = _FILLERS[arrow_type]
