@@ -45,7 +45,6 @@ class AppWorker(_AppContextMixin, Worker):
         # Not while the sweeper thread is mid-sweep: the child would inherit the locks it
         # holds (SQLite's mutexes among them) and hang on its first connect.
         with SWEEP_LOCK:
-            _freeze_before_fork()
             super().fork_work_horse(job, queue)
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
@@ -54,16 +53,19 @@ class AppWorker(_AppContextMixin, Worker):
         super().main_work_horse(job, queue)
 
 
-def _freeze_before_fork() -> None:
-    """Put every object the worker holds out of the cyclic collector's reach, so that the
-    child shares the worker's memory instead of copying it.
+def _freeze_loaded_objects() -> None:
+    """Put the objects the worker has loaded (the app, the jobs, scikit-learn) out of the
+    cyclic collector's reach, so that each job's forked child shares them instead of
+    copying them.
 
     A forked child shares the parent's pages until it writes to them, and a full collection
     writes to every object it walks (its reference count scratch field). Measured on the
     worker with the app and the jobs loaded: the first full collection in a child copied
     95 MB of the parent's pages and took a quarter of a second; with the objects frozen, it
-    copies nothing and takes a millisecond. What is garbage now is collected first, as
-    frozen objects are never collected; they are still freed when no longer referenced."""
+    copies nothing and takes a millisecond. Done once, when the worker is made: frozen
+    objects are never collected (they are still freed when nothing refers to them), so
+    what the worker makes later, one job after another, is left to the collector, lest a
+    cycle among it outlive its job for good. What is garbage already is collected first."""
     gc.collect()
     gc.freeze()
 
@@ -80,4 +82,6 @@ def create_worker(app: Flask, *, simple: bool = False) -> Worker | SimpleWorker:
     worker_class = AppSimpleWorker if simple else AppWorker
     worker = worker_class([queue], connection=connection)
     worker.app = app
+    if not simple:  # only a forking worker has children to share its memory with
+        _freeze_loaded_objects()
     return worker
