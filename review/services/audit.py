@@ -15,9 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Insert, insert
 from sqlalchemy.orm import Session
 
 from models import AuditEvent, User
+from review.services.statements import built_once
 
 ACTING_TOKEN_KEY = "audit_acting_token"
 
@@ -72,6 +74,29 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _event_values(
+    session: Session,
+    action: str,
+    user: User | None,
+    actor: str | None,
+    queue_id: int | None,
+    item_id: int | None,
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    """The columns of one event (see record)."""
+    token = _acting_token(session, user)
+    if token is not None:
+        details = {**details, "token_id": token.id, "token_prefix": token.prefix}
+    return {
+        "action": action,
+        "actor_user_id": user.id if user else None,
+        "actor": actor or actor_label(user, token.prefix if token else None),
+        "queue_id": queue_id,
+        "item_id": item_id,
+        "details": _json_safe(details),
+    }
+
+
 def record(
     session: Session,
     action: str,
@@ -87,16 +112,27 @@ def record(
     When the session acts for an API token of `user`, the label names the token and the
     details carry its id and prefix.
     """
-    token = _acting_token(session, user)
-    if token is not None:
-        details = {**details, "token_id": token.id, "token_prefix": token.prefix}
-    event = AuditEvent(
-        action=action,
-        actor_user_id=user.id if user else None,
-        actor=actor or actor_label(user, token.prefix if token else None),
-        queue_id=queue_id,
-        item_id=item_id,
-        details=_json_safe(details),
-    )
+    event = AuditEvent(**_event_values(session, action, user, actor, queue_id, item_id, details))
     session.add(event)
     return event
+
+
+@built_once
+def _insert_statement() -> Insert:
+    return insert(AuditEvent.__table__)
+
+
+def record_now(
+    session: Session,
+    action: str,
+    *,
+    user: User | None = None,
+    queue_id: int | None = None,
+    item_id: int | None = None,
+    **details: Any,
+) -> None:
+    """record, written at once with a plain INSERT rather than at the next flush: for the
+    review loop, where the flush of one new object cost 0.3 ms more CPU than the statement.
+    The queue and item must exist in the database already (their ids are known)."""
+    values = _event_values(session, action, user, None, queue_id, item_id, details)
+    session.execute(_insert_statement(), values)

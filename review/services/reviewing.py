@@ -618,7 +618,7 @@ def decide(
             "created_at": now,
         },
     )
-    audit.record(
+    audit.record_now(
         session,
         f"item.{review.action}",
         user=user,
