@@ -16,7 +16,10 @@ What it does:
 3. Runs 16 reviewers, each a thread with its own keep-alive HTTP connection and login
    session. A reviewer opens the review page, then repeatedly submits "approve" with the
    form's idempotency key through the htmx endpoint, which answers with the next item's
-   HTML: that round trip is the decision latency. Every 5th decision it loads the queue
+   HTML: that round trip is the decision latency. Like review.js, each submit names the
+   prefetched item the page puts on screen meanwhile (X-Review-Preview), so the answer
+   leaves out that item's card, which the page already has (--no-preview: draw it again,
+   as the benchmark did before 2026-11-27's last session). Every 5th decision it loads the queue
    page (cycling default sort, oldest first, least confident first, a label filter and the
    next keyset page): that is the queue latency. The page then fetches its live counts, as
    the browser does on load; that is timed on its own (counts latency). Every 10th
@@ -64,6 +67,7 @@ SLUG = "bench-review"
 LABELS = ["approve", "reject", "escalate", "spam"]
 PASSWORD = "bench-password"
 ITEM_RE = re.compile(r'data-item-id="(\d+)" data-external-id="([^"]*)"')
+PREFETCHED_RE = re.compile(r'<template id="prefetched-item" data-item-id="(\d+)"')
 KEY_RE = re.compile(r'name="idempotency_key" value="([0-9a-f]+)"')
 CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"')
 LOGIN_CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -273,16 +277,16 @@ class Browser:
 QUEUE_VIEWS = ["", "?sort=oldest", "?sort=confidence", "?label=spam", "next"]
 
 
-def reviewer(port, email, decisions, think, results, lock, ready) -> None:  # noqa: PLR0913
+def reviewer(port, email, decisions, think, preview, results, lock, ready) -> None:  # noqa: PLR0913
     """One reviewer's session; a broken connection ends it and counts as an error."""
     try:
-        _review(port, email, decisions, think, results, lock, ready)
+        _review(port, email, decisions, think, preview, results, lock, ready)
     except (OSError, threading.BrokenBarrierError) as exc:
         with lock:
             results["errors"].append(f"{email}: {exc!r}")
 
 
-def _review(port, email, decisions, think, results, lock, ready) -> None:  # noqa: PLR0913
+def _review(port, email, decisions, think, preview, results, lock, ready) -> None:  # noqa: PLR0913
     browser = Browser(port)
     try:
         browser.login(email)
@@ -303,16 +307,22 @@ def _review(port, email, decisions, think, results, lock, ready) -> None:  # noq
             break
         item_id, external_id = int(match.group(1)), match.group(2)
         form = {"action": "approve", "idempotency_key": KEY_RE.search(page).group(1)}
+        submit_headers = dict(headers)
+        prefetched = PREFETCHED_RE.search(page) if preview else None
+        if prefetched:
+            submit_headers["X-Review-Preview"] = prefetched.group(1)
         time.sleep(think * random.uniform(0.5, 1.5))
         began = time.perf_counter()
         status, page = browser.request(
-            "POST", f"/queues/{SLUG}/items/{item_id}/decision", form, headers
+            "POST", f"/queues/{SLUG}/items/{item_id}/decision", form, submit_headers
         )
         elapsed = (time.perf_counter() - began) * 1000
         with lock:
             results["decision"].append(elapsed)
             if f"Saved {external_id}:" in page:
                 results["saved"].append(item_id)
+            if "data-from-preview" in page:
+                results["short_answers"] += 1
             if status != 200:
                 results["errors"].append(status)
         if n % 10 == 9 and previous is not None:
@@ -428,6 +438,11 @@ def main() -> None:
     parser.add_argument("--think-ms", type=float, default=100.0)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--no-preview",
+        action="store_true",
+        help="submit without X-Review-Preview (the answer draws the next item's card again)",
+    )
     args = parser.parse_args()
 
     settings = settings_from_env()
@@ -464,6 +479,7 @@ def main() -> None:
         "errors": [],
         "repeats": 0,
         "repeat_accepted": 0,
+        "short_answers": 0,
     }
     lock = threading.Lock()
     ready = threading.Barrier(len(emails) + 1, timeout=300)
@@ -471,7 +487,16 @@ def main() -> None:
         threads = [
             threading.Thread(
                 target=reviewer,
-                args=(port, email, args.decisions, args.think_ms / 1000, results, lock, ready),
+                args=(
+                    port,
+                    email,
+                    args.decisions,
+                    args.think_ms / 1000,
+                    not args.no_preview,
+                    results,
+                    lock,
+                    ready,
+                ),
             )
             for email in emails
         ]
@@ -497,7 +522,8 @@ def main() -> None:
     print(
         f"{len(results['decision'])} decisions and {len(results['queue'])} queue pages by "
         f"{args.reviewers} reviewers in {wall:.1f} s (think {args.think_ms:.0f} ms; gunicorn "
-        f"{args.workers}x{args.threads}); {results['repeats']} repeated submits refused: "
+        f"{args.workers}x{args.threads}; {results['short_answers']} answers left the card to "
+        f"the preview); {results['repeats']} repeated submits refused: "
         f"{results['repeats'] - results['repeat_accepted']}; errors: {len(results['errors'])}"
     )
     for error in [e for e in results["errors"] if isinstance(e, str)][:5]:
