@@ -30,6 +30,7 @@ from models.dataset import SNAPSHOT_FORMATS
 from review.config import DEFAULT_EXPORT_DIR, DEFAULT_EXPORT_RETENTION_DAYS
 from review.domain.datasets import DatasheetStats
 from review.gc_pause import garbage_collection_paused
+from review.heap_reuse import freed_memory_reused
 from review.services import audit
 from review.services.dataset_rows import (
     REVIEWER_IDENTITIES,
@@ -466,7 +467,9 @@ def _write_rows(
     stats = DatasheetStats()
     done = 0
     try:
-        with garbage_collection_paused():  # the batches' rows make no cycles (gc_pause.py)
+        # The batches' rows make no cycles (gc_pause.py); each batch's buffers reuse the
+        # memory the previous one freed, not fresh pages (heap_reuse.py).
+        with garbage_collection_paused(), freed_memory_reused():
             for columns in iter_column_batches(session, query, build, batch_rows):
                 lines = canonical_lines(columns)
                 hashing.submit(digest.update, "".join(lines).encode("utf-8"))
