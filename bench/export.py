@@ -37,6 +37,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+import machine_speed  # noqa: E402  (bench/, this script's folder)
 from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
 from sqlalchemy import text  # noqa: E402
@@ -317,6 +318,7 @@ def main() -> None:
         app = bench_app(export_dir)
         with app.app_context():
             slug = args.queue or load_rows(app, args.rows)
+            machine_speed.report("before")
             results = []
             for fmt in args.formats.split(","):
                 snapshot_id = create_snapshot(slug, fmt)
@@ -333,6 +335,7 @@ def main() -> None:
                     flush=True,
                 )
     os.sync()
+    machine_speed.report("after")
     print(
         f"rows_per_s={min(r for r, _ in results):.0f} peak_rss_mb={max(m for _, m in results):.0f}"
     )

@@ -53,6 +53,7 @@ from urllib.parse import urlencode
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+import machine_speed  # noqa: E402  (bench/, this script's folder)
 from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
@@ -463,6 +464,7 @@ def main() -> None:
         )
         total = session.scalar(select(func.count()).select_from(text("items")))
     vacuum(app)
+    machine_speed.report("before")
     print(f"{total:,} items in the database; starting gunicorn", flush=True)
 
     port = free_port()
@@ -539,6 +541,7 @@ def main() -> None:
     print(f"decision round trip ms: p50={d50:.1f} p95={d95:.1f} p99={d99:.1f}")
     print(f"queue page ms:          p50={q50:.1f} p95={q95:.1f} p99={q99:.1f}")
     print(f"queue counts ms:        p50={c50:.1f} p95={c95:.1f} p99={c99:.1f}")
+    machine_speed.report("after")
     print(f"decision_p95_ms={d95:.1f} queue_p95_ms={q95:.1f} double_decisions={doubles}")
 
 
