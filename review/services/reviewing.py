@@ -17,6 +17,7 @@ from sqlalchemy import (
     ColumnElement,
     Insert,
     Select,
+    Update,
     and_,
     bindparam,
     exists,
@@ -153,12 +154,13 @@ def _show(session: Session, item: Item) -> Item:
 
 
 @built_once
-def _show_statement():  # type: ignore[no-untyped-def]
+def _show_statement() -> Update:
+    # On the table, not the entity (see _decide_statement).
+    items = Item.__table__.c
     return (
-        update(Item)
-        .where(Item.id == bindparam("b_item"), Item.leased_by_id == bindparam("b_user"))
+        update(Item.__table__)
+        .where(items.id == bindparam("b_item"), items.leased_by_id == bindparam("b_user"))
         .values(lease_started_at=bindparam("b_now"))
-        .execution_options(synchronize_session=False)
     )
 
 
@@ -479,25 +481,32 @@ def _final_label(decision: DecisionInput, item: Item, ai_label: str | None) -> s
 
 
 @built_once
-def _decide_statement(require_lease: bool):  # type: ignore[no-untyped-def]
+def _decide_statement(require_lease: bool) -> Update:
     """Mark item b_item decided by b_user, if it still awaits review, b_user may decide it,
-    and no review carries the submit's idempotency key b_key (NULL matches none)."""
+    and no review carries the submit's idempotency key b_key (NULL matches none).
+
+    Written against the table, not the entity: the ORM copies an UPDATE of an entity for
+    every execution and computes its cache key again (0.1 to 0.2 ms of CPU a time), where a
+    table's UPDATE is looked up in the compiled cache as it is. The caller expires what
+    it changed on the loaded item."""
+    items = Item.__table__.c
     if require_lease:
         # The review screen: only the lease holder. An expired lease still counts while nobody
         # else has claimed the item (a claim moves leased_by_id to the new holder).
-        holder = Item.leased_by_id == bindparam("b_user")
+        holder = items.leased_by_id == bindparam("b_user")
     else:
         holder = or_(
-            Item.leased_by_id.is_(None),
-            Item.leased_by_id == bindparam("b_user"),
-            Item.lease_expires_at < bindparam("b_now"),
+            items.leased_by_id.is_(None),
+            items.leased_by_id == bindparam("b_user"),
+            items.lease_expires_at < bindparam("b_now"),
         )
     # The key is checked in the same statement: a repeated submit is the exception, so it is
     # looked up (to say who decided when) only once this finds nothing to update.
-    key_unused = ~exists().where(Review.idempotency_key == bindparam("b_key"))
+    reviews = Review.__table__.c
+    key_unused = ~exists().where(reviews.idempotency_key == bindparam("b_key"))
     return (
-        update(Item)
-        .where(Item.id == bindparam("b_item"), Item.status == "needs_review", holder, key_unused)
+        update(Item.__table__)
+        .where(items.id == bindparam("b_item"), items.status == "needs_review", holder, key_unused)
         .values(
             status="decided",
             final_label=bindparam("b_label"),
@@ -506,7 +515,6 @@ def _decide_statement(require_lease: bool):  # type: ignore[no-untyped-def]
             lease_expires_at=None,
             lease_heartbeat_at=None,
         )
-        .execution_options(synchronize_session=False)
     )
 
 
