@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, exists, s
 from sqlalchemy.orm import Session
 
 from models import Item, Queue, QueueMember, User
-from review.services import audit
+from review.services import audit, webhook_outbox
 from review.services.errors import ValidationFailed
 from review.services.statements import built_once
 
@@ -54,13 +54,22 @@ def member_queue_item(
         _member_queue_item_statement(user.role in SEES_ALL_QUEUES),
         {"b_slug": slug, "b_user": user.id, "b_item": item_id},
     ).first()
-    return None if row is None else (row[0], row[1])
+    if row is None:
+        return None
+    queue, item, has_webhook = row
+    # A decision asks next whether its queue has a webhook: answered here, in passing.
+    webhook_outbox.remember_configuration(session, queue.id, bool(has_webhook))
+    return queue, item
 
 
 @built_once
-def _member_queue_item_statement(sees_all: bool) -> Select[Queue, Item]:
+def _member_queue_item_statement(sees_all: bool) -> Select[Queue, Item, bool]:
     in_queue = and_(Item.id == bindparam("b_item"), Item.queue_id == Queue.id)
-    return _member_queue_statement(sees_all).add_columns(Item).outerjoin(Item, in_queue)
+    return (
+        _member_queue_statement(sees_all)
+        .add_columns(Item, webhook_outbox.configured_sql(Queue.id))
+        .outerjoin(Item, in_queue)
+    )
 
 
 def is_member(session: Session, queue: Queue, user: User) -> bool:

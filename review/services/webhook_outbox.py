@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rq import Queue as RqQueue
-from sqlalchemy import Select, bindparam, event, exists, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, event, exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import (
@@ -75,6 +75,19 @@ def _webhook_of_queue_statement() -> Select[int]:
     # Asked on every decision: built once, as the review loop's statements are (building a
     # statement cost more CPU than running it).
     return select(QueueWebhook.id).where(QueueWebhook.queue_id == bindparam("b_queue")).limit(1)
+
+
+def configured_sql(queue_id: Any) -> ColumnElement[bool]:
+    """SQL: the queue `queue_id` (a column or a bound parameter) has a webhook. A query that
+    loads a queue anyway can ask this in passing and tell remember_configuration."""
+    return exists().where(QueueWebhook.queue_id == queue_id)
+
+
+def remember_configuration(session: Session, queue_id: int, configured: bool) -> None:
+    """What a query of this transaction found out with configured_sql: the review loop
+    loads its queue in the same query as the member check, which saves every decision a
+    query of its own to ask whether its queue has a webhook."""
+    session.info.setdefault(_HOOKED_QUEUES, {})[queue_id] = configured
 
 
 def forget_configuration(session: Session) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from review.services import queues, review_actions, reviewing, webhooks
 from review.services.errors import Conflict
 from tests.conftest import csrf_from, login
 from tests.fakes.webhook_receiver import SECRET, running_receiver
+from tests.web.ui_helpers import htmx_headers, reviewer_in, shown_item
 from tests.workers.webhook_helpers import (
     FAST_RETRIES,
     add_decided_items,
@@ -396,3 +398,44 @@ def test_the_first_sweep_after_an_upgrade_seals_secrets_stored_in_the_clear(app,
     stored = _stored_secret(app, quiet.id)
     assert is_sealed(stored) and SECRET not in stored
     assert SecretBox.from_config(app.config).open(stored) == SECRET
+
+
+@pytest.mark.parametrize("hooked", [True, False])
+def test_decisions_on_the_review_page_write_events_only_for_a_hooked_queue(
+    app, client, factory, hooked
+):
+    # The review page learns whether the queue has a webhook from the query that checks
+    # membership (members.member_queue_item), not from a query of its own.
+    if hooked:
+        queue = hooked_queue(app, factory, "https://hooks.example.com/d", threshold=0.5)
+    else:
+        queue = factory.queue(recommender={"kind": "none"})
+        with app.app_context():
+            session = db_session()
+            owner = session.get(User, factory.user("policy_owner").id)
+            row = queues.get_queue(session, queue.slug)
+            policy = {"default_threshold": 0.5, "note": "no webhook"}
+            queues.create_policy_version(session, row, policy, owner)
+            session.commit()
+    add_decided_items(app, queue.slug, 3, confidence=0.3)  # below the threshold: queued
+    login(client, reviewer_in(factory, queue).email)
+    page = client.get(f"/queues/{queue.slug}/review")
+    html, token = page.text, csrf_from(page.text)
+    decided = []
+    for _ in range(2):
+        item_id, external_id = shown_item(html)
+        key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', html).group(1)
+        answer = client.post(
+            f"/queues/{queue.slug}/items/{item_id}/decision",
+            data={"action": "approve", "idempotency_key": key},
+            headers=htmx_headers(token),
+        )
+        assert f"Saved {external_id}" in answer.text
+        decided.append(item_id)
+        html = answer.text
+    events = outbox(app)
+    if hooked:
+        assert [event.item_id for event in events] == decided
+        assert all(event.facts["decided_by"] == "reviewer" for event in events)
+    else:
+        assert events == []
