@@ -63,6 +63,11 @@ class Item(Base):
     lease_expires_at: Mapped[datetime | None]
     # The last sign of life from the reviewer's open page (it extends lease_expires_at).
     lease_heartbeat_at: Mapped[datetime | None]
+    # Which load of the review page holds the lease (a random id per load; None for a lease
+    # taken by a page's later requests). A page that goes sends a release for its items;
+    # the release counts only if no later load of the page took them over (a reload's
+    # request can be answered before the old page's release arrives).
+    lease_page: Mapped[str | None] = mapped_column(String(32))
 
     queue = relationship("Queue")
     recommendation: Mapped[Recommendation | None] = relationship(back_populates="item")

@@ -84,6 +84,7 @@ def skip(session: Session, item_id: int, user: User, reason: object, comment: ob
         lease_started_at=None,
         lease_expires_at=None,
         lease_heartbeat_at=None,
+        lease_page=None,
     )
     event = ItemEvent(
         item_id=item.id,
@@ -136,6 +137,7 @@ def escalate(session: Session, item_id: int, user: User, comment: object) -> Que
         lease_started_at=None,
         lease_expires_at=None,
         lease_heartbeat_at=None,
+        lease_page=None,
     )
     details = {"from_queue": source.slug, "to_queue": target.slug}
     session.add(
@@ -223,6 +225,7 @@ def undo(session: Session, item_id: int, user: User, lease_seconds: int) -> Item
             lease_started_at=now - spent,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             lease_heartbeat_at=now,
+            lease_page=None,
         )
         .execution_options(synchronize_session=False)
     )

@@ -114,18 +114,41 @@ class Lineup:
 
 
 def lineup(
-    session: Session, queue: Queue, user: User, lease_seconds: int, show: Item | None = None
+    session: Session,
+    queue: Queue,
+    user: User,
+    lease_seconds: int,
+    show: Item | None = None,
+    page: str | None = None,
 ) -> Lineup:
     """The item to show (`show`, else the user's live lease, else a newly claimed one) and
     the next one, leased now so that the screen can swap it in the moment a decision is
-    sent. Does not commit: the caller commits both leases at once, before rendering."""
+    sent. Does not commit: the caller commits both leases at once, before rendering.
+
+    `page`: a new load of the review page, by its id; both leases are stamped as its own,
+    so that a release from an earlier load (a reload) leaves them be (see release_lease)."""
     held = _held(session, queue, user)
     if show is None:
         show = _show(session, held[0]) if held else _claim_new(session, queue, user, lease_seconds)
     if show is None or show.leased_by_id != user.id:
         return Lineup(show, None)
     spare = next((item for item in held if item.id != show.id), None)
-    return Lineup(show, spare or _prefetch(session, queue, user, lease_seconds))
+    chosen = Lineup(show, spare or _prefetch(session, queue, user, lease_seconds))
+    if page is not None:
+        _stamp_page(session, chosen, user, page)
+    return chosen
+
+
+def _stamp_page(session: Session, chosen: Lineup, user: User, page: str) -> None:
+    ids = [item.id for item in (chosen.shown, chosen.upcoming) if item is not None]
+    session.execute(
+        update(Item.__table__)
+        .where(Item.__table__.c.id.in_(ids), Item.__table__.c.leased_by_id == user.id)
+        .values(lease_page=page)
+    )
+    for item in (chosen.shown, chosen.upcoming):
+        if item is not None:
+            session.expire(item, ["lease_page", "updated_at"])
 
 
 def _prefetch(session: Session, queue: Queue, user: User, lease_seconds: int) -> Item | None:
@@ -242,6 +265,7 @@ def _claim_statement(postgresql: bool):  # type: ignore[no-untyped-def]
             lease_started_at=bindparam("b_started"),
             lease_expires_at=bindparam("b_expires"),
             lease_heartbeat_at=bindparam("b_now"),
+            lease_page=None,
         )
     )
     # populate_existing: a copy already in the session predates the claim.
@@ -294,6 +318,7 @@ def _claim_skipped(session: Session, queue: Queue, user: User, lease_seconds: in
                 lease_started_at=now,
                 lease_expires_at=now + timedelta(seconds=lease_seconds),
                 lease_heartbeat_at=now,
+                lease_page=None,
             )
             .returning(Item)
             .execution_options(synchronize_session=False, populate_existing=True),
@@ -358,13 +383,28 @@ def heartbeat(session: Session, item_id: int, user: User, lease_seconds: int) ->
     return rowcount(result) == 1
 
 
-def release_lease(session: Session, item_id: int, user: User) -> bool:
-    """Give the item back to the queue (the page was closed). False if the user held no lease."""
+def release_lease(session: Session, item_id: int, user: User, page: str | None = None) -> bool:
+    """Give the item back to the queue: the review page `page` (see lineup) was closed.
+    False if the user held no lease on it, or if another load of the page has taken the
+    lease over since (a reload: the old page's release can arrive after the new page
+    resumed the lease, and must not take the item from under it)."""
+    this_page: ColumnElement[bool] = Item.lease_page.is_(None)
+    if page is not None:
+        this_page = or_(this_page, Item.lease_page == page)
     result = session.execute(
         update(Item)
-        .where(Item.id == item_id, Item.leased_by_id == user.id, Item.status == "needs_review")
+        .where(
+            Item.id == item_id,
+            Item.leased_by_id == user.id,
+            Item.status == "needs_review",
+            this_page,
+        )
         .values(
-            leased_by_id=None, lease_started_at=None, lease_expires_at=None, lease_heartbeat_at=None
+            leased_by_id=None,
+            lease_started_at=None,
+            lease_expires_at=None,
+            lease_heartbeat_at=None,
+            lease_page=None,
         )
         .execution_options(synchronize_session=False)
     )
@@ -514,6 +554,7 @@ def _decide_statement(require_lease: bool) -> Update:
             leased_by_id=None,
             lease_expires_at=None,
             lease_heartbeat_at=None,
+            lease_page=None,
         )
     )
 
@@ -557,6 +598,7 @@ _DECIDED_COLUMNS = [
     "leased_by_id",
     "lease_expires_at",
     "lease_heartbeat_at",
+    "lease_page",
     "updated_at",
     "review",
 ]

@@ -356,9 +356,13 @@
 
   window.addEventListener("pagehide", function () {
     if (!navigator.sendBeacon) { return; }
+    // The release names this load of the page: on a reload the new page may already have
+    // taken the leases over, and the server then leaves them to it.
+    var page = document.querySelector("[data-review-page]");
     lease.releaseUrls.forEach(function (url) {
       var data = new FormData();
       data.append("csrf_token", csrfToken());
+      if (page) { data.append("page", page.dataset.reviewPage); }
       navigator.sendBeacon(url, data);
     });
     stopHeartbeat();

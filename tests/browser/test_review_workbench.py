@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from flask import request, request_finished
 from sqlalchemy import select, update
 
 from models import Item, ItemEvent, Queue, Review
@@ -153,6 +154,43 @@ def test_a_lapsed_or_closed_lease_returns_the_item(app, factory, live_server, br
                 break
         holder.wait_for_timeout(100)
     assert item.leased_by_id is None and item.status == "needs_review"
+
+
+def test_a_reload_keeps_the_item_and_the_first_decision_is_saved(
+    app, factory, live_server, browser
+):
+    # As the page goes it releases its items (sendBeacon); the reload's own request can be
+    # answered first and resume them. The first decision on the new page used to be
+    # refused: "you no longer hold this item".
+    support = factory.queue("support")
+    add_items(app, "support", 8)
+    reviewer(factory, support, email="reloader@example.com")
+    page = browser.new_page()
+    log_in(page, live_server, "reloader@example.com")
+    releases: list[str | None] = []  # the page id each release named
+
+    def record(sender, response, **extra):  # noqa: ANN001, ANN003, ARG001
+        if request.path.endswith("/release"):
+            releases.append(request.form.get("page"))
+
+    request_finished.connect(record, app)
+    for round_ in range(3):
+        page.goto(f"{live_server}/queues/support/review")
+        wait_for_item(page, f"item-{2 * round_ + 1}")
+        page.reload()
+        wait_for_item(page, f"item-{2 * round_ + 1}")
+        page.wait_for_timeout(300)  # the old page's releases have arrived by now
+        page.keyboard.press("a")
+        page.wait_for_selector(f"text=Saved item-{2 * round_ + 1}")
+        wait_for_item(page, f"item-{2 * round_ + 2}")
+        page.keyboard.press("a")
+        page.wait_for_selector(f"text=Saved item-{2 * round_ + 2}")
+    request_finished.disconnect(record, app)
+    # The old pages did send their releases, each naming its page.
+    assert releases and all(releases)
+    with app.app_context():
+        decided = db_session().scalars(select(Review.item_id)).all()
+    assert len(decided) == 6
 
 
 def test_ai_down_banner_and_items_without_a_recommendation(app, factory, live_server, browser):

@@ -154,11 +154,63 @@ def test_heartbeat_and_release(app, client, factory):
     beat = post(client, f"/queues/support/items/{item_id}/heartbeat", token)
     assert beat.status_code == 204
     release = client.post(
-        f"/queues/support/items/{item_id}/release", data={"csrf_token": token}
-    )  # what sendBeacon sends: a form with the token, no header
+        f"/queues/support/items/{item_id}/release",
+        data={"csrf_token": token, "page": page_id(html)},
+    )  # what sendBeacon sends: a form with the token and the page's id, no header
     assert release.status_code == 204
     lost = post(client, f"/queues/support/items/{item_id}/heartbeat", token)
     assert lost.status_code == 409 and lost.json["error"]["code"] == "lease_lost"
+
+
+def page_id(html: str) -> str:
+    return re.search(r'data-review-page="([0-9a-f]{16})"', html).group(1)
+
+
+def test_a_reload_keeps_the_items_when_the_old_pages_release_arrives_late(
+    app, client, factory
+):
+    # A reload: the new page's request is answered before the old page's releases (sent as
+    # it was hidden) arrive. They must not take the items the new page now shows.
+    support = factory.queue("support")
+    add_items(app, "support", 4)
+    login(client, reviewer_in(factory, support).email)
+    old_html, _ = open_review(client, "support")
+    old_items = [int(i) for i in re.findall(r'data-item-id="(\d+)"', old_html)]
+    assert len(set(old_items)) == 2  # the one shown and the one prefetched
+    new_html, token = open_review(client, "support")
+    assert page_id(new_html) != page_id(old_html)
+    assert shown_item(new_html) == shown_item(old_html)  # the reload resumes the lease
+    for item_id in set(old_items):
+        late = client.post(
+            f"/queues/support/items/{item_id}/release",
+            data={"csrf_token": token, "page": page_id(old_html)},
+        )
+        assert late.status_code == 409  # not this page's to give back any more
+    item_id, external_id = shown_item(new_html)
+    key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', new_html).group(1)
+    saved = post(
+        client,
+        f"/queues/support/items/{item_id}/decision",
+        token,
+        action="approve",
+        idempotency_key=key,
+    )
+    assert f"Saved {external_id}" in saved.text
+    # The prefetched item is still this reviewer's: the answer shows it next.
+    assert shown_item(saved.text)[0] in old_items
+
+    # The new page's own release (it is closed) still gives its items back, and a release
+    # naming no page, or an id this server never gave, only frees leases no page claimed.
+    shown_now, _ = shown_item(saved.text)
+    for page in (None, "not-a-page-id"):
+        data = {"csrf_token": token} | ({"page": page} if page else {})
+        refused = client.post(f"/queues/support/items/{shown_now}/release", data=data)
+        assert refused.status_code == 409
+    released = client.post(
+        f"/queues/support/items/{shown_now}/release",
+        data={"csrf_token": token, "page": page_id(new_html)},
+    )
+    assert released.status_code == 204
 
 
 def test_queue_page_filters_pages_and_escapes(app, client, factory):

@@ -3,7 +3,9 @@ release. Each checks membership, commits, and answers with the next item (or a s
 
 from __future__ import annotations
 
-from flask import current_app, jsonify
+import re
+
+from flask import current_app, jsonify, request
 from werkzeug import Response
 
 from review.db import db_session
@@ -15,6 +17,9 @@ from review.web.queue.forms import EscalateForm, LeaseForm, SkipForm
 from review.web.queue.rendering import render_lineup
 from review.web.queue.routes import next_item
 from review.web.security import roles_required
+
+# The id of a load of the review page, as rendering.render_lineup makes them.
+_PAGE_ID = re.compile(r"[0-9a-f]{16}")
 
 
 @bp.post("/queues/<slug>/items/<int:item_id>/skip")
@@ -109,9 +114,13 @@ def heartbeat(slug: str, item_id: int) -> Response:
 @bp.post("/queues/<slug>/items/<int:item_id>/release")
 @roles_required("reviewer")
 def release(slug: str, item_id: int) -> Response:
-    """The review page was closed: the item goes back to the queue at once."""
+    """The review page was closed: the item goes back to the queue at once, unless a later
+    load of the page (a reload) has taken it over. The form names the page (`page`)."""
     queue, item = queue_and_item_or_404(slug, item_id)
     session = db_session()
-    held = reviewing.release_lease(session, item.id, current())
+    page = request.form.get("page")
+    if page is not None and not _PAGE_ID.fullmatch(page):
+        page = None  # not an id this server gave out: as if the page had none
+    held = reviewing.release_lease(session, item.id, current(), page)
     session.commit()
     return _lease_status(held)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from typing import Any
 
@@ -65,12 +66,20 @@ def render_lineup(
     the view changed and with both leases, none is left open for the end of the request
     (review/db.py), and the leases hold before the response leaves."""
     session = db_session()
+    # A whole page is a new load of the review page: it takes the leases over as its own
+    # (an htmx answer goes into the page that asked, which already has an id).
+    page = None if wants_fragment() else secrets.token_hex(8)
     lineup = reviewing.lineup(
-        session, queue, current(), current_app.config["LEASE_SECONDS"], show=show
+        session, queue, current(), current_app.config["LEASE_SECONDS"], show=show, page=page
     )
     keep_preview = preview_may_stay and _previewed_by_client(lineup.shown)
     response = render_review(
-        queue, lineup.shown, upcoming=lineup.upcoming, keep_preview=keep_preview, **options
+        queue,
+        lineup.shown,
+        upcoming=lineup.upcoming,
+        keep_preview=keep_preview,
+        review_page=page,
+        **options,
     )
     session.commit()
     return response
@@ -98,12 +107,14 @@ def render_review(
     undo_of: Review | None = None,
     open_panel: str | None = None,
     keep_preview: bool = False,
+    review_page: str | None = None,
     status: int = 200,
 ) -> Response:
     """The review page, or only its item fragment when htmx asks for the item element;
     `upcoming` is the item prefetched to follow (already leased: see render_lineup).
     `keep_preview`: the item's card and recommendation are left to the client's preview
-    (placeholders instead: see queue/review.html)."""
+    (placeholders instead: see queue/review.html). `review_page`: the id of this load of
+    the page, which its releases name (see reviewing.release_lease)."""
     context = review_context(queue, item, form, errors or {}, keep_preview)
     context.update(
         notice=notice,
@@ -111,6 +122,7 @@ def render_review(
         undo=review_actions.undo_window(undo_of) if undo_of is not None else None,
         open_panel=open_panel,
         prefetched=item_view(queue, upcoming) if upcoming is not None else None,
+        review_page=review_page,
     )
     if wants_fragment():
         body = render_block("queue/review.html", "item", **context)
