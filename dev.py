@@ -179,6 +179,18 @@ def _raise_stop(_signum: int, _frame: object) -> None:
     raise StopRequested
 
 
+def install_stop_handlers() -> None:
+    """SIGTERM and SIGINT (Ctrl-C) both stop `start`, cleaned up alike (StopRequested).
+
+    SIGINT is set here too, not left to Python's KeyboardInterrupt: a shell script that
+    starts `dev.py start &` in the background leaves SIGINT ignored, and Python then never
+    raises KeyboardInterrupt. `kill -INT` to the process group stopped the embedded Redis
+    (which sets its own handler) and not dev.py, whose worker then logged a failed Redis
+    connection every second."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _raise_stop)
+
+
 def print_banner(port: int) -> None:
     from review.demo_data import DEMO_PASSWORD, DEMO_USERS
 
@@ -239,7 +251,7 @@ def start(port: int) -> int:
     env.setdefault("LOG_FORMAT", "text")
     if "DATABASE_URL" not in env:
         (REPO / "instance").mkdir(exist_ok=True)  # the default SQLite file lives there
-    signal.signal(signal.SIGTERM, _raise_stop)
+    install_stop_handlers()
     redis = None
     redis_dir = tempfile.TemporaryDirectory(prefix="workbench-redis-")
     try:

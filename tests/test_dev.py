@@ -212,3 +212,27 @@ def test_dev_test_returns_pytests_exit_code(tmp_path, body, expected):
         timeout=120,
     )
     assert result.returncode == expected, result.stdout + result.stderr
+
+
+# --- stopping ------------------------------------------------------------------------------
+
+
+def test_sigint_stops_start_even_when_the_shell_left_it_ignored(tmp_path):
+    # `dev.py start &` in a script: the shell starts it with SIGINT ignored. A Ctrl-C or
+    # `kill -INT` must still stop it, with the same clean-up as SIGTERM.
+    script = (
+        "import os, signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a background job inherits it\n"
+        f"sys.path.insert(0, {str(Path(dev.__file__).parent)!r})\n"
+        "import dev\n"
+        "dev.install_stop_handlers()\n"
+        "for sig in (signal.SIGINT, signal.SIGTERM):\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), sig)\n"
+        "        signal.pause()\n"
+        "    except dev.StopRequested:\n"
+        "        print('stopped by', sig.name, flush=True)\n"
+    )
+    done = subprocess.run(python(script), capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["stopped by SIGINT", "stopped by SIGTERM"]
