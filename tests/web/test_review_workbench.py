@@ -126,6 +126,37 @@ def test_undo_after_a_decision_brings_the_item_back(app, client, factory):
     assert "there is no decision on this item to undo" in again.text
 
 
+def test_an_undone_override_comes_back_with_its_label_reason_and_comment(app, client, factory):
+    # An undo is mostly for a slip: the form comes back as it was sent, to change one field.
+    support = factory.queue("support")
+    add_items(app, "support", 2)
+    login(client, reviewer_in(factory, support).email)
+    html, token = open_review(client, "support")
+    item_id, _ = shown_item(html)
+    post(
+        client,
+        f"/queues/support/items/{item_id}/decision",
+        token,
+        action="override",
+        label="reject",
+        reason_code="missing_context",
+        comment="Customer <b>already</b> refunded",
+    )
+    undone = post(client, f"/queues/support/items/{item_id}/undo", token).text
+    assert shown_item(undone)[0] == item_id
+    assert 'data-mode="override"' in undone
+    assert re.search(r'value="reject"\s+data-key="2"\s+checked', undone)
+    assert '<option value="missing_context" selected>' in undone
+    assert ">Customer &lt;b&gt;already&lt;/b&gt; refunded</textarea>" in undone
+
+    # An undone approval comes back as a blank approval, as before.
+    approved = post(client, f"/queues/support/items/{item_id}/decision", token, action="approve")
+    assert "Saved" in approved.text
+    again = post(client, f"/queues/support/items/{item_id}/undo", token).text
+    assert 'data-mode="approve"' in again and " selected>" not in again
+    assert not re.search(r"\schecked", again)
+
+
 def test_a_double_submit_is_refused_with_who_and_when(app, client, factory):
     support = factory.queue("support")
     add_items(app, "support", 3)

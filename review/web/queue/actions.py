@@ -4,10 +4,12 @@ release. Each checks membership, commits, and answers with the next item (or a s
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask import current_app, jsonify, request
 from werkzeug import Response
 
+from models import Review
 from review.db import db_session
 from review.services import review_actions, reviewing
 from review.services.errors import Conflict, ValidationFailed
@@ -75,13 +77,31 @@ def undo(slug: str, item_id: int) -> Response:
     queue, item = queue_and_item_or_404(slug, item_id)
     LeaseForm()  # CSRF is checked globally; the form documents that nothing else is sent
     session = db_session()
+    # What was chosen, so that the form comes back with it: an undo is mostly for a slip
+    # (a wrong label, a wrong reason), fixed by changing one field, not by starting over.
+    undone = _decision_values(item.review)
     try:
         item = review_actions.undo(session, item.id, current(), current_app.config["LEASE_SECONDS"])
     except Conflict as exc:
         session.rollback()
         return next_item(queue, notice=f"Could not undo {item.external_id}: {exc.message}.")
     session.commit()
-    return next_item(queue, saved=f"Undone: {item.external_id} is back with you.", show=item)
+    return next_item(
+        queue, saved=f"Undone: {item.external_id} is back with you.", show=item, decision=undone
+    )
+
+
+def _decision_values(review: Review | None) -> dict[str, Any] | None:
+    """A review as the decision form's values (DecisionForm.decision_data's shape)."""
+    if review is None:
+        return None
+    overridden = review.action == "overridden"
+    return {
+        "action": "override" if overridden else "approve",
+        "label": review.final_label if overridden else None,
+        "reason_code": review.reason_code,
+        "comment": review.comment or "",
+    }
 
 
 def _lease_status(held: bool) -> Response:

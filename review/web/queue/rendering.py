@@ -108,14 +108,16 @@ def render_review(
     open_panel: str | None = None,
     keep_preview: bool = False,
     review_page: str | None = None,
+    decision: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
     """The review page, or only its item fragment when htmx asks for the item element;
     `upcoming` is the item prefetched to follow (already leased: see render_lineup).
     `keep_preview`: the item's card and recommendation are left to the client's preview
     (placeholders instead: see queue/review.html). `review_page`: the id of this load of
-    the page, which its releases name (see reviewing.release_lease)."""
-    context = review_context(queue, item, form, errors or {}, keep_preview)
+    the page, which its releases name (see reviewing.release_lease). `decision`: the form's
+    starting values when there is no submitted form (see review_context)."""
+    context = review_context(queue, item, form, errors or {}, keep_preview, decision)
     context.update(
         notice=notice,
         saved=saved,
@@ -160,8 +162,10 @@ def review_context(
     form: DecisionForm | None,
     errors: dict[str, str],
     keep_preview: bool = False,
+    decision: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What queue/review.html draws; `form`: the decision as submitted (None: a blank one)."""
+    """What queue/review.html draws; `form`: the decision as submitted, else `decision`
+    (values in the form's shape: an undone decision's), else a blank one."""
     session = db_session()
     view: dict[str, Any]
     if item is None:
@@ -175,7 +179,10 @@ def review_context(
         }
     else:
         view = _previewed_view(item) if keep_preview else item_view(queue, item)
-    values = form.decision_data() if form is not None else blank_decision_data()
+    if form is not None:
+        values = form.decision_data()
+    else:
+        values = dict(decision) if decision is not None else blank_decision_data()
     if values["action"] is None:
         # Without an AI label there is nothing to approve, so start in override mode.
         values["action"] = "approve" if view["recommendation"] is not None else "override"

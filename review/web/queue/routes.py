@@ -3,6 +3,8 @@ service, commits and renders. Every queue page checks membership (access.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 from werkzeug import Response
@@ -78,9 +80,11 @@ def next_item(
     undo_of: object = None,
     show: Item | None = None,
     preview_may_stay: bool = False,
+    decision: dict[str, Any] | None = None,
 ) -> Response:
     """After an action: the next item as a fragment (htmx), or a redirect to it (plain form).
-    `preview_may_stay`: see rendering.render_lineup.
+    `preview_may_stay`: see rendering.render_lineup. `decision`: what the decision form
+    starts with (an undone decision's choices), by default nothing chosen.
 
     Commits the session, with whatever the action left in it.
     """
@@ -98,6 +102,7 @@ def next_item(
         notice=notice,
         saved=saved,
         undo_of=undo_of,
+        decision=decision,
     )
 
 
