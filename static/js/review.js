@@ -193,7 +193,11 @@
     } else if (event.key === "s") {
       openPanel("skip-panel", "skip_reason");
     } else if (event.key === "e") {
-      handled = openPanel("escalate-panel", "escalate_comment");
+      if (!openPanel("escalate-panel", "escalate_comment")) {
+        // Say so: a reviewer who expected the note field would type into the page, and
+        // its letters are shortcuts ("a" approves).
+        showError("This queue has no second-level queue to escalate to.");
+      }
     } else if (event.key === "u") {
       handled = clickIfPresent("undo-button");
     } else {

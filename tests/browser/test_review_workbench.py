@@ -193,6 +193,25 @@ def test_a_reload_keeps_the_item_and_the_first_decision_is_saved(
     assert len(decided) == 6
 
 
+def test_e_says_so_when_the_queue_has_no_escalation_queue(app, factory, live_server, browser):
+    # Silence made the reviewer type the note they expected into the page, where "a" approves.
+    support = factory.queue("support")  # no second-level queue
+    add_items(app, "support", 3)
+    reviewer(factory, support, email="no-escalation@example.com")
+    page = browser.new_page()
+    log_in(page, live_server, "no-escalation@example.com")
+    page.goto(f"{live_server}/queues/support/review")
+    wait_for_item(page, "item-1")
+    page.keyboard.press("e")
+    alert = page.locator("#review-error")
+    alert.wait_for(state="visible")
+    assert alert.text_content() == "This queue has no second-level queue to escalate to."
+    assert shown(page) == "item-1"
+    page.keyboard.press("a")
+    wait_for_item(page, "item-2")
+    assert alert.is_hidden()  # the next item starts without the message
+
+
 def test_ai_down_banner_and_items_without_a_recommendation(app, factory, live_server, browser):
     support = factory.queue("support")
     add_items(app, "support", 2, with_recommendation=False)
