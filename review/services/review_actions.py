@@ -17,7 +17,7 @@ from models import Item, ItemEvent, Queue, Review, User
 from models.base import utcnow
 from review.services import audit, webhook_outbox
 from review.services.errors import Conflict, NotFound, ValidationFailed
-from review.services.reviewing import conflict_for
+from review.services.reviewing import LEASE_CLEARED, conflict_for
 from review.services.statements import rowcount
 
 # Why a reviewer passes on an item, in the words the screen shows.
@@ -76,16 +76,7 @@ def skip(session: Session, item_id: int, user: User, reason: object, comment: ob
         raise ValidationFailed(
             "say why in the comment", {"skip_comment": "is required for 'other'"}
         )
-    _take_from_holder(
-        session,
-        item,
-        user,
-        leased_by_id=None,
-        lease_started_at=None,
-        lease_expires_at=None,
-        lease_heartbeat_at=None,
-        lease_page=None,
-    )
+    _take_from_holder(session, item, user, **LEASE_CLEARED)
     event = ItemEvent(
         item_id=item.id,
         queue_id=item.queue_id,
@@ -128,17 +119,7 @@ def escalate(session: Session, item_id: int, user: User, comment: object) -> Que
             f"{target.name} already has an item {item.external_id}",
             {"item": "external id taken in the escalation queue"},
         )
-    _take_from_holder(
-        session,
-        item,
-        user,
-        queue_id=target.id,
-        leased_by_id=None,
-        lease_started_at=None,
-        lease_expires_at=None,
-        lease_heartbeat_at=None,
-        lease_page=None,
-    )
+    _take_from_holder(session, item, user, queue_id=target.id, **LEASE_CLEARED)
     details = {"from_queue": source.slug, "to_queue": target.slug}
     session.add(
         ItemEvent(

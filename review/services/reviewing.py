@@ -383,6 +383,18 @@ def heartbeat(session: Session, item_id: int, user: User, lease_seconds: int) ->
     return rowcount(result) == 1
 
 
+# An item's lease columns once the lease is given up (a release, a skip, an escalation):
+# back in the queue, free for anyone to claim. One list, so a new lease column is cleared
+# everywhere a lease ends.
+LEASE_CLEARED: dict[str, None] = {
+    "leased_by_id": None,
+    "lease_started_at": None,
+    "lease_expires_at": None,
+    "lease_heartbeat_at": None,
+    "lease_page": None,
+}
+
+
 def release_lease(session: Session, item_id: int, user: User, page: str | None = None) -> bool:
     """Give the item back to the queue: the review page `page` (see lineup) was closed.
     False if the user held no lease on it, or if another load of the page has taken the
@@ -399,13 +411,7 @@ def release_lease(session: Session, item_id: int, user: User, page: str | None =
             Item.status == "needs_review",
             this_page,
         )
-        .values(
-            leased_by_id=None,
-            lease_started_at=None,
-            lease_expires_at=None,
-            lease_heartbeat_at=None,
-            lease_page=None,
-        )
+        .values(**LEASE_CLEARED)
         .execution_options(synchronize_session=False)
     )
     return rowcount(result) == 1

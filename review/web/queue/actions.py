@@ -3,7 +3,6 @@ release. Each checks membership, commits, and answers with the next item (or a s
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import current_app, jsonify, request
@@ -19,9 +18,6 @@ from review.web.queue.forms import EscalateForm, LeaseForm, SkipForm
 from review.web.queue.rendering import render_lineup
 from review.web.queue.routes import next_item
 from review.web.security import roles_required
-
-# The id of a load of the review page, as rendering.render_lineup makes them.
-_PAGE_ID = re.compile(r"[0-9a-f]{16}")
 
 
 @bp.post("/queues/<slug>/items/<int:item_id>/skip")
@@ -138,9 +134,7 @@ def release(slug: str, item_id: int) -> Response:
     load of the page (a reload) has taken it over. The form names the page (`page`)."""
     queue, item = queue_and_item_or_404(slug, item_id)
     session = db_session()
-    page = request.form.get("page")
-    if page is not None and not _PAGE_ID.fullmatch(page):
-        page = None  # not an id this server gave out: as if the page had none
-    held = reviewing.release_lease(session, item.id, current(), page)
+    # An id this server never gave out matches no lease's stamp: as if the page had none.
+    held = reviewing.release_lease(session, item.id, current(), request.form.get("page"))
     session.commit()
     return _lease_status(held)
