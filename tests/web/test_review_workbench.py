@@ -233,7 +233,7 @@ def test_a_reload_keeps_the_items_when_the_old_pages_release_arrives_late(
     # The new page's own release (it is closed) still gives its items back, and a release
     # naming no page, or an id this server never gave, only frees leases no page claimed.
     shown_now, _ = shown_item(saved.text)
-    for page in (None, "not-a-page-id"):
+    for page in (None, "not-a-page-id", "' OR 1=1 --", "f" * 100_000):
         data = {"csrf_token": token} | ({"page": page} if page else {})
         refused = client.post(f"/queues/support/items/{shown_now}/release", data=data)
         assert refused.status_code == 409
