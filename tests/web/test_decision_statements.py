@@ -4,13 +4,11 @@ once (bench/review.py measures the time; this guards the count, which does not w
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import event
 
 from tests.conftest import login
 from tests.web.test_review_workbench import open_review, post
-from tests.web.ui_helpers import add_items, reviewer_in, shown_item
+from tests.web.ui_helpers import add_items, idempotency_key, reviewer_in, shown_item
 
 # Statements of one decision with the next item shown and another prefetched: the user,
 # the queue with the membership check, the item and whether the queue has a webhook, the
@@ -37,7 +35,7 @@ def test_a_decision_with_the_next_item_takes_at_most_eleven_statements(app, clie
     for _ in range(3):
         item_id, external_id = shown_item(html)
         statements.clear()
-        key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', html).group(1)
+        key = idempotency_key(html)
         answer = post(
             client,
             f"/queues/support/items/{item_id}/decision",

@@ -8,7 +8,7 @@ import re
 
 from tests.conftest import login
 from tests.web.test_review_workbench import PREFETCHED, open_review
-from tests.web.ui_helpers import add_items, htmx_headers, reviewer_in, shown_item
+from tests.web.ui_helpers import add_items, htmx_headers, idempotency_key, reviewer_in, shown_item
 
 PLACEHOLDERS = ('data-from-preview="item-card"', 'data-from-preview="ai-rec"')
 
@@ -17,7 +17,7 @@ def decide(client, html, token, previewed=None, **form):
     """Submit the decision form of the page `html`, as review.js does: with the id of the
     prefetched item it put on screen (`previewed`), if any."""
     item_id, _ = shown_item(html)
-    key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', html).group(1)
+    key = idempotency_key(html)
     headers = htmx_headers(token)
     if previewed is not None:
         headers["X-Review-Preview"] = str(previewed)
@@ -89,7 +89,7 @@ def test_any_other_answer_is_drawn_in_full(app, client, factory):
     # Without JavaScript a decision redirects to the page, whatever the header says.
     html = repeated.text
     item_id, _ = shown_item(html)
-    key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', html).group(1)
+    key = idempotency_key(html)
     plain = client.post(
         f"/queues/support/items/{item_id}/decision",
         data={"action": "approve", "idempotency_key": key, "csrf_token": token},

@@ -15,7 +15,7 @@ from models.base import utcnow
 from review.db import db_session
 from review.web.queue.highlight import highlight
 from tests.conftest import csrf_from, login
-from tests.web.ui_helpers import add_items, htmx_headers, reviewer_in, shown_item
+from tests.web.ui_helpers import add_items, htmx_headers, idempotency_key, reviewer_in, shown_item
 
 
 def open_review(client, slug):
@@ -164,7 +164,7 @@ def test_a_double_submit_is_refused_with_who_and_when(app, client, factory):
     login(client, user.email)
     html, token = open_review(client, "support")
     item_id, external_id = shown_item(html)
-    key = re.search(r'name="idempotency_key" value="([0-9a-f]{32})"', html).group(1)
+    key = idempotency_key(html)
     url = f"/queues/support/items/{item_id}/decision"
     first = post(client, url, token, action="approve", idempotency_key=key)
     second = post(client, url, token, action="approve", idempotency_key=key)
@@ -218,7 +218,7 @@ def test_a_reload_keeps_the_items_when_the_old_pages_release_arrives_late(
         )
         assert late.status_code == 409  # not this page's to give back any more
     item_id, external_id = shown_item(new_html)
-    key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', new_html).group(1)
+    key = idempotency_key(new_html)
     saved = post(
         client,
         f"/queues/support/items/{item_id}/decision",

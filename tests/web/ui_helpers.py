@@ -52,6 +52,11 @@ def shown_item(html: str) -> tuple[int, str] | None:
     return (int(match.group(1)), match.group(2)) if match else None
 
 
+def idempotency_key(html: str) -> str:
+    """The idempotency key of the decision form on a review page or fragment."""
+    return re.search(r'name="idempotency_key" value="([0-9a-f]{32})"', html).group(1)
+
+
 def htmx_headers(csrf_token: str | None) -> dict[str, str]:
     """What htmx sends when the decision form (target #review-item) is submitted."""
     headers = {"HX-Request": "true", "HX-Target": "review-item"}

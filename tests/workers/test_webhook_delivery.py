@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -19,7 +18,7 @@ from review.services import queues, review_actions, reviewing, webhooks
 from review.services.errors import Conflict
 from tests.conftest import csrf_from, login
 from tests.fakes.webhook_receiver import SECRET, running_receiver
-from tests.web.ui_helpers import htmx_headers, reviewer_in, shown_item
+from tests.web.ui_helpers import htmx_headers, idempotency_key, reviewer_in, shown_item
 from tests.workers.webhook_helpers import (
     FAST_RETRIES,
     add_decided_items,
@@ -424,7 +423,7 @@ def test_decisions_on_the_review_page_write_events_only_for_a_hooked_queue(
     decided = []
     for _ in range(2):
         item_id, external_id = shown_item(html)
-        key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', html).group(1)
+        key = idempotency_key(html)
         answer = client.post(
             f"/queues/{queue.slug}/items/{item_id}/decision",
             data={"action": "approve", "idempotency_key": key},
