@@ -33,7 +33,10 @@ PAGE_SIZE = 50
 # Sorting by priority visits at most this many priority groups for one page.
 MAX_GROUPS = 100
 SORTS = ("priority", "oldest", "newest", "confidence")
-STATUSES = ("needs_review", "pending")
+# The queue page lists waiting items by default; decided ones can be browsed the same way.
+STATUSES = ("needs_review", "pending", "decided", "auto_approved")
+# The statuses queue_counts counts on their own (a filter by another counts it as matching).
+_COUNTED_STATUSES = ("needs_review", "pending")
 # Confidence bands: name -> [low, high).
 BANDS: dict[str, tuple[float, float]] = {
     "low": (0.0, 0.5),
@@ -198,6 +201,7 @@ class ListedItem(NamedTuple):
     ai_label: str | None
     ai_confidence: float | None
     ai_status: str | None
+    final_label: str | None
 
 
 # A page's columns: the item's shown ones, then what the preview and the lease need, and
@@ -390,7 +394,10 @@ def queue_counts(
 ) -> QueueCounts:
     """Live counts for the queue page (polled): exact up to the cap, estimated beyond."""
     # No filter but the status: the status's own count is the matching one.
-    status_only = filters.without_sort() == QueueFilters(status=filters.status)
+    status_only = (
+        filters.status in _COUNTED_STATUSES
+        and filters.without_sort() == QueueFilters(status=filters.status)
+    )
     counter = _counter(None if status_only else _shape(filters))
     counts = counter.run(session, {**_params(queue, filters, now), "b_now": now})
     matching = counts[filters.status] if status_only else counts["matching"]

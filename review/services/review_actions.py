@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from models import Item, ItemEvent, Queue, Review, User
@@ -239,3 +239,66 @@ def undo(session: Session, item_id: int, user: User, lease_seconds: int) -> Item
     session.flush()
     session.expire(item)
     return item
+
+
+def take(session: Session, item_id: int, user: User, lease_seconds: int) -> Item:
+    """Lease this item to the user, chosen from the queue page rather than handed out in
+    queue order: it goes on their review screen next, its clock starting now.
+
+    Only an item that awaits review and that no one else holds a live lease on. The user's
+    other leases in the queue (the item on their screen, the one prefetched) go back to the
+    queue, so the review screen, which shows the lease held longest, shows this one. Items
+    this user skipped may be taken: choosing one by hand is a decision to look again.
+    """
+    item = _item(session, item_id)
+    now = utcnow()
+    result = session.execute(
+        update(Item)
+        .where(
+            Item.id == item.id,
+            Item.status == "needs_review",
+            or_(
+                Item.leased_by_id.is_(None),
+                Item.leased_by_id == user.id,
+                Item.lease_expires_at < now,
+            ),
+        )
+        .values(
+            leased_by_id=user.id,
+            lease_started_at=now,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            lease_heartbeat_at=now,
+            lease_page=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if rowcount(result) != 1:
+        raise _not_takeable(session, item, user, now)
+    session.execute(
+        update(Item)
+        .where(
+            Item.queue_id == item.queue_id,
+            Item.leased_by_id == user.id,
+            Item.status == "needs_review",
+            Item.id != item.id,
+        )
+        .values(**LEASE_CLEARED)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    session.expire(item)
+    return item
+
+
+def _not_takeable(session: Session, item: Item, user: User, now: datetime) -> Conflict:
+    """Why the item cannot be taken: who decided it, or who is reviewing it and until when."""
+    session.refresh(item)
+    if item.status == "needs_review" and item.leased_by_id not in (None, user.id):
+        holder = session.get(User, item.leased_by_id)
+        until = item.lease_expires_at or now
+        return Conflict(
+            f"{holder.name if holder else 'another reviewer'} is reviewing it "
+            f"(their lease runs until {until:%H:%M:%S} UTC unless they keep the page open)",
+            {"item": "leased to someone else"},
+        )
+    return conflict_for(session, item, user)

@@ -90,6 +90,7 @@ RULES: dict[str, Rule] = {
     "GET /queues/<slug>": QUEUE_PAGE,
     "GET /queues/<slug>/counts": QUEUE_PAGE,
     "GET /queues/<slug>/system-status": QUEUE_PAGE,
+    "GET /queues/<slug>/items/<int:item_id>": QUEUE_PAGE,
     "GET /queues/<slug>/review": REVIEWER_PAGE,
     "GET /queues/<slug>/review/status": REVIEWER_PAGE,
     "POST /queues/<slug>/items/<int:item_id>/decision": REVIEWER_PAGE,
@@ -97,6 +98,7 @@ RULES: dict[str, Rule] = {
     "POST /queues/<slug>/items/<int:item_id>/heartbeat": REVIEWER_PAGE,
     "POST /queues/<slug>/items/<int:item_id>/release": REVIEWER_PAGE,
     "POST /queues/<slug>/items/<int:item_id>/skip": REVIEWER_PAGE,
+    "POST /queues/<slug>/items/<int:item_id>/take": REVIEWER_PAGE,
     "POST /queues/<slug>/items/<int:item_id>/undo": REVIEWER_PAGE,
     # --- policy owners (queue members) --------------------------------------------------
     "GET /policy/": page("policy_owner"),

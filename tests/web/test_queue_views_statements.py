@@ -42,7 +42,7 @@ def statements_of(app, client, url: str) -> list[str]:
 
 
 def listed(html: str) -> list[str]:
-    return re.findall(r'<th scope="row" class="mono">([^<]+)</th>', html)
+    return re.findall(r'<th scope="row" class="mono"><a href="[^"]+">([^<]+)</a></th>', html)
 
 
 def test_the_page_and_its_counts_take_a_few_statements(app, client, factory):

@@ -4,4 +4,11 @@ from flask import Blueprint
 
 bp = Blueprint("queue", __name__)
 
-from review.web.queue import actions, highlight, listing, payload, routes  # noqa: E402,F401
+from review.web.queue import (  # noqa: E402,F401
+    actions,
+    highlight,
+    item_page,
+    listing,
+    payload,
+    routes,
+)

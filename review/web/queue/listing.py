@@ -17,6 +17,13 @@ from review.web.queue.access import member_queue_or_404
 from review.web.queue.count_cache import counts_cache
 from review.web.security import roles_required
 
+# The status filter's choices, as the page names them.
+STATUS_NAMES = {
+    "needs_review": "awaiting review",
+    "pending": "awaiting AI",
+    "decided": "decided by a person",
+    "auto_approved": "auto-approved",
+}
 # How often the counts and the banner refresh themselves (seconds).
 COUNTS_EVERY = 10
 STATUS_EVERY = 30
@@ -46,6 +53,7 @@ def items(slug: str) -> Response:
         bands=queue_views.BANDS,
         ages=queue_views.AGES,
         statuses=queue_views.STATUSES,
+        status_names=STATUS_NAMES,
         counts_every=COUNTS_EVERY,
         now=utcnow(),
     )
