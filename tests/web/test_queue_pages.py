@@ -102,6 +102,30 @@ def test_review_page_shows_payload_instructions_and_recommendation(app, client, 
         assert f'<option value="{code}">' in html
 
 
+def test_empty_payload_values_say_so(app, client, factory):
+    support = factory.queue("support")
+    add_items(
+        app,
+        "support",
+        1,
+        payload={
+            "subject": "Card lost",
+            "phone": None,
+            "notes": "  ",
+            "vip": False,
+            "address": {"line2": None},
+        },
+    )
+    login(client, reviewer_in(factory, support).email)
+    html = client.get("/queues/support/review").text
+    for key in ("phone", "notes", "line2"):
+        assert re.search(
+            rf'<dt>{key}</dt>\s*<dd><span class="payload-empty">\(no value\)</span>', html
+        ), key
+    assert ">null<" not in html
+    assert '<dt>vip</dt><dd><code class="payload-scalar">false</code>' in html
+
+
 def test_reload_resumes_the_same_item(app, client, factory):
     support = factory.queue("support")
     add_items(app, "support", 3)

@@ -70,7 +70,11 @@ def payload_view(payload: dict[str, Any], first: Sequence[str] = ()) -> PayloadV
 
 @bp.app_template_filter("payload_kind")
 def payload_kind(value: Any) -> str:
-    """ "object", "list", "text" or "scalar": which way the template draws the value."""
+    """ "object", "list", "text", "empty" or "scalar": which way the template draws the
+    value. "empty" is null or blank text, which reads as nothing at all (or as the word
+    "null") unless it is said to have no value."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "empty"
     if isinstance(value, dict):
         return "object"
     if isinstance(value, list):
@@ -88,7 +92,7 @@ def paragraphs(text: str) -> list[str]:
 
 @bp.app_template_filter("scalar_text")
 def scalar_text(value: Any) -> str:
-    """Numbers as written, booleans and null as JSON spells them."""
+    """Numbers as written, booleans as JSON spells them (null is drawn as "empty")."""
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     return str(value)
