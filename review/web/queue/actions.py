@@ -14,7 +14,7 @@ from review.services import review_actions, reviewing
 from review.services.errors import Conflict, ValidationFailed
 from review.web.queue import bp
 from review.web.queue.access import current, queue_and_item_or_404
-from review.web.queue.forms import EscalateForm, LeaseForm, SkipForm
+from review.web.queue.forms import EscalateForm, LeaseForm, SkipForm, form_errors
 from review.web.queue.rendering import render_lineup
 from review.web.queue.routes import next_item
 from review.web.security import roles_required
@@ -34,7 +34,9 @@ def skip(slug: str, item_id: int) -> Response:
         )
     except ValidationFailed as exc:
         session.rollback()
-        return render_lineup(queue, item, errors=exc.fields, open_panel="skip", status=422)
+        return render_lineup(
+            queue, item, errors=form_errors(exc.fields), open_panel="skip", status=422
+        )
     except Conflict as exc:
         session.rollback()
         return next_item(queue, notice=f"Item {item.external_id} was not skipped: {exc.message}.")
@@ -58,7 +60,9 @@ def escalate(slug: str, item_id: int) -> Response:
         target = review_actions.escalate(session, item.id, current(), form.escalate_comment.data)
     except ValidationFailed as exc:
         session.rollback()
-        return render_lineup(queue, item, errors=exc.fields, open_panel="escalate", status=422)
+        return render_lineup(
+            queue, item, errors=form_errors(exc.fields), open_panel="escalate", status=422
+        )
     except Conflict as exc:
         session.rollback()
         return next_item(queue, notice=f"Item {external_id} was not escalated: {exc.message}.")

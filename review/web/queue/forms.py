@@ -56,3 +56,25 @@ class EscalateForm(FlaskForm):
 
 class LeaseForm(FlaskForm):
     """Heartbeat, release and undo carry nothing but the CSRF token."""
+
+
+# The services name the valid choices in an error ("is required, one of: wrong_label, ..."),
+# which is what an API client needs. Next to a dropdown that already lists them, in words
+# rather than codes, the form says what to do instead.
+_CHOICE_PROMPTS = {
+    "action": "Choose approve or override",
+    "label": "Choose the right label",
+    "reason_code": "Choose a reason code: an override needs one",
+    "skip_reason": "Choose why you are skipping",
+}
+
+
+def form_errors(errors: dict[str, str]) -> dict[str, str]:
+    """A service's field errors as the review screen shows them: an error that lists the
+    field's choices becomes its prompt; any other (say, "the AI's own label") stays."""
+    shown = dict(errors)
+    for name, prompt in _CHOICE_PROMPTS.items():
+        message = shown.get(name, "")
+        if message.startswith(("must be one of", "is required, one of", "must be 'approve'")):
+            shown[name] = prompt
+    return shown

@@ -17,7 +17,7 @@ from review.services.errors import Conflict, ValidationFailed
 from review.web.auth.navigation import home_url
 from review.web.queue import bp
 from review.web.queue.access import current, member_queue_or_404, queue_and_item_or_404
-from review.web.queue.forms import DecisionForm
+from review.web.queue.forms import DecisionForm, form_errors
 from review.web.queue.overview import queue_counts
 from review.web.queue.rendering import render_lineup, vary, wants_fragment
 from review.web.security import has_role, login_required, roles_required
@@ -61,7 +61,7 @@ def decision(slug: str, item_id: int) -> Response:
         )
     except ValidationFailed as exc:
         session.rollback()
-        return render_lineup(queue, item, form=form, errors=exc.fields, status=422)
+        return render_lineup(queue, item, form=form, errors=form_errors(exc.fields), status=422)
     except Conflict as exc:
         session.rollback()
         return next_item(queue, notice=f"Item {item.external_id} was not saved: {exc.message}.")
