@@ -7,12 +7,11 @@ import re
 from collections import Counter
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from app import create_app
 from models import (
     AuditEvent,
-    Base,
     Item,
     ModelVersion,
     PolicyVersion,
@@ -27,7 +26,7 @@ from review import demo_data
 from review.db import db_session
 from review.redis_conn import get_rq_queue
 from review.services import accounts, queues
-from tests.conftest import login
+from tests.conftest import ids_start_at_one, login
 from workers.worker import create_worker
 
 
@@ -290,30 +289,15 @@ def test_overrides_carry_a_reason_code_the_queue_accepts():
         assert decision["comment"]
 
 
-def _ids_start_at_one(app) -> None:
-    """Make the next row of every table get id 1, as in a new database. The suite's
-    PostgreSQL database keeps its sequences going from test to test (SQLite starts again
-    at 1 once a table is empty). The local model holds out items by a hash of their id, so
-    the seeded demo's model, and its figures, are those of a fresh install only when its
-    ids are; one in ten other starting ids leaves one label short of 99% (measured)."""
-    engine = app.extensions["db"].engine
-    if engine.dialect.name != "postgresql":
-        return
-    with engine.begin() as connection:
-        for table in Base.metadata.sorted_tables:
-            if "id" in table.c and table.c.id.autoincrement:
-                connection.execute(
-                    text("SELECT setval(pg_get_serial_sequence(:table, 'id'), 1, false)"),
-                    {"table": table.name},
-                )
-
-
 def test_seeded_demo_supports_a_99_percent_target(app, runner, client):
     """The issue's walk-through: the policy owner asks for 99% and gets a threshold, with
     its interval and automation, for every label; the keyword era is a note, not a warning;
     the dashboard has a week of audits to set against the estimate. On a new database, as
     a user's first `dev.py start` has it."""
-    _ids_start_at_one(app)
+    # The local model holds out items by a hash of their id: the seeded demo's model, and
+    # its figures, are those of a fresh install only when its ids are; one in ten other
+    # starting ids leaves one label short of 99% (measured).
+    ids_start_at_one(app)
     assert runner.invoke(args=["seed", "demo"]).exit_code == 0
     login(client, demo_data.POLICY_OWNER_EMAIL, demo_data.DEMO_PASSWORD)
 

@@ -27,3 +27,19 @@ def payload_document(payload: dict[str, Any]) -> str:
     parts: list[str] = []
     _strings(payload, parts)
     return " ".join(parts)
+
+
+def payload_values_text(payload: dict[str, Any]) -> str:
+    """Every string value of the payload (no keys), depth first, one per line: the text a
+    reviewer sees, where a quote from the model must be found to be highlighted."""
+    parts: list[str] = []
+    stack: list[Any] = [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            parts.append(value)
+        elif isinstance(value, dict):
+            stack.extend(reversed(list(value.values())))
+        elif isinstance(value, list | tuple):
+            stack.extend(reversed(value))
+    return "\n".join(parts)

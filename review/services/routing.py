@@ -38,6 +38,8 @@ class RecommendationInput:
     output_tokens: int | None = None
     cache_read_tokens: int | None = None
     cost_usd: float | None = None
+    # Quotes from the item that support the label (highlighted on the review screen).
+    evidence: tuple[str, ...] = ()
 
 
 def recommendation_values(rec: RecommendationInput) -> dict[str, Any]:
@@ -64,6 +66,8 @@ def attach_recommendation(session: Session, item: Item, rec: RecommendationInput
     which the queue page filters and sorts on, are written in the same change.
     """
     recommendation = Recommendation(item_id=item.id, **recommendation_values(rec))
+    if rec.evidence:  # left NULL otherwise, as for every recommender that gives none
+        recommendation.evidence = list(rec.evidence)
     session.add(recommendation)
     item.recommendation = recommendation
     item.ai_status = "ok"

@@ -80,6 +80,30 @@ def test_model_trains_from_decisions_and_its_advice_is_auto_approved(app, factor
     assert right >= 12, f"the model got only {right} of 15 distinguishable tickets right"
 
 
+def test_local_advice_names_the_words_that_point_to_its_label(app, factory):
+    queue = factory.queue()
+    seed_decisions(app, queue.slug, factory.user("reviewer"), per_label=15)
+    add_items(app, queue.slug, [ticket("reject", 100)], prefix="before")
+    run_worker(app)  # trains the model
+
+    payload = {
+        "subject": "Our LAWYER will file a chargeback",
+        "body": "hello team, the order was stolen",
+        "customer": {"tier": "pro"},
+    }
+    ids = add_items(app, queue.slug, [payload], prefix="after")
+    run_worker(app)
+
+    rec = items_by_id(app, ids)[ids[0]].recommendation
+    assert rec.label == "escalate"
+    # The words as the item writes them (so the screen can highlight them), never a key.
+    assert rec.evidence and set(rec.evidence) <= {"LAWYER", "chargeback", "stolen"}
+    assert rec.rationale.startswith("Words that point to “escalate”: “")
+    for word in rec.evidence:
+        assert f"“{word}”" in rec.rationale
+    assert "Next most likely: “" in rec.rationale
+
+
 def _snapshot(app, ids):
     with app.app_context():
         session = db_session()

@@ -10,6 +10,7 @@ from models import ModelVersion
 from review.db import db_session
 from review.redis_conn import get_rq_queue
 from review.services import queues
+from tests.conftest import ids_start_at_one
 from tests.workers.helpers import seed_decisions, ticket
 from workers.jobs import TRAIN_JOB, enqueue_training
 from workers.recommenders.local import (
@@ -87,6 +88,10 @@ def test_enough_decisions_per_label_get_a_calibrated_model(app, factory):
 
 
 def test_retraining_makes_a_new_active_version(app, factory):
+    # The promotion gate compares the two models on held-out items, chosen by a hash of
+    # their ids; with other ids the second model's Brier score can come out a hair worse
+    # on these few tickets (seen on PostgreSQL, whose ids carry on from earlier tests).
+    ids_start_at_one(app)
     queue = factory.queue()
     reviewer = factory.user()
     seed_decisions(app, queue.slug, reviewer, per_label=8)

@@ -15,7 +15,9 @@ import random
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from sklearn.calibration import CalibratedClassifierCV
@@ -34,8 +36,9 @@ from review.services import audit
 # activates models without loading scikit-learn).
 from review.services.model_versions import deactivate_all, version_name
 from review.services.routing import RecommendationInput
+from workers.recommenders import local_explain
 from workers.recommenders.base import NoRecommendation, Recommender, RecommenderUnavailable
-from workers.recommenders.text import payload_document
+from workers.recommenders.text import payload_document, payload_values_text
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ MIN_HELD_OUT = 5
 MAX_TRAINING_DECISIONS = 50_000
 _CACHE_SIZE = 8
 # Keyed by (ModelVersion.id, created_at): SQLite may reuse the id of a deleted row.
-_model_cache: OrderedDict[tuple[int, str], Pipeline] = OrderedDict()
+_model_cache: OrderedDict[tuple[int, str], LoadedModel] = OrderedDict()
 
 
 def label_counts(session: Session, queue_id: int) -> Counter[str]:
@@ -245,8 +248,8 @@ def _current_on_slice(
     if active is None or not comparable:
         return None
     try:
-        pipeline = _load_pipeline(session, active.id, active.created_at)
-        return active.version, evaluate_pipeline(pipeline, documents, labels)
+        model = _load_model(session, active.id, active.created_at)
+        return active.version, evaluate_pipeline(model.pipeline, documents, labels)
     except Exception:
         log.exception("queue %s: the model in force could not be scored", queue.slug)
         return None
@@ -307,10 +310,12 @@ def store_version(
 
 
 class LocalRecommender:
-    """Scores items with one fitted pipeline; all items in a single predict call."""
+    """Scores items with one fitted pipeline; all items in a single predict call. Each
+    recommendation names the item's words that pushed most for its label (local_explain)."""
 
-    def __init__(self, pipeline: Pipeline, version: int, labels: Sequence[str]) -> None:
-        self.pipeline = pipeline
+    def __init__(self, model: LoadedModel, version: int, labels: Sequence[str]) -> None:
+        self.model = model
+        self.pipeline = model.pipeline
         self.version = version_name(version)
         self.labels = set(labels)
 
@@ -318,33 +323,55 @@ class LocalRecommender:
         if not items:
             return []
         started = time.perf_counter()
-        probabilities = self.pipeline.predict_proba([payload_document(i.payload) for i in items])
-        latency_ms = (time.perf_counter() - started) * 1000 / len(items)
+        tfidf = self.pipeline.named_steps["tfidf"]
+        features = tfidf.transform([payload_document(i.payload) for i in items])
+        probabilities = self.pipeline.named_steps["classifier"].predict_proba(features)
+        weights = self.model.weights
+        vocabulary = tfidf.get_feature_names_out()
         classes = [str(label) for label in self.pipeline.classes_]
-        return [self._advice(row, classes, latency_ms) for row in probabilities]
+        advice = []
+        for index, (item, row) in enumerate(zip(items, probabilities, strict=True)):
+            ranked = [int(i) for i in row.argsort()[::-1]]
+            terms = local_explain.pushing_terms(
+                features[index], ranked[0], weights, vocabulary, payload_values_text(item.payload)
+            )
+            advice.append(self._advice(row, ranked, classes, terms))
+        latency_ms = (time.perf_counter() - started) * 1000 / len(items)
+        return [replace(a, latency_ms=latency_ms) if a is not None else None for a in advice]
 
     def _advice(
-        self, row: Any, classes: list[str], latency_ms: float
+        self, row: Any, ranked: list[int], classes: list[str], terms: list[str]
     ) -> RecommendationInput | None:
-        ranked = [int(i) for i in row.argsort()[::-1]]
         label = classes[ranked[0]]
         if label not in self.labels:  # the queue dropped a label the model still knows
             return None
-        runner_up = ""
+        runner_up = None
         if len(ranked) > 1:
-            runner_up = f"; next: {classes[ranked[1]]} {float(row[ranked[1]]):.2f}"
+            runner_up = (classes[ranked[1]], float(row[ranked[1]]))
         return RecommendationInput(
             source="local",
             model=MODEL_KIND,
             model_version=self.version,
             label=label,
             confidence=min(1.0, max(0.0, float(row[ranked[0]]))),
-            rationale=f"{self.version} learned from past decisions{runner_up}",
-            latency_ms=latency_ms,
+            rationale=local_explain.rationale(label, terms, runner_up),
+            evidence=tuple(terms),
         )
 
 
-def _load_pipeline(session: Session, model_id: int, created_at: datetime) -> Pipeline:
+class LoadedModel:
+    """A stored model version's pipeline as loaded, and what explaining it needs (worked
+    out on first use and kept with it in the cache: a dense labels × features array)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    @cached_property
+    def weights(self) -> Any:
+        return local_explain.relative_weights(self.pipeline)
+
+
+def _load_model(session: Session, model_id: int, created_at: datetime) -> LoadedModel:
     key = (model_id, created_at.isoformat())
     if key in _model_cache:
         _model_cache.move_to_end(key)
@@ -352,11 +379,11 @@ def _load_pipeline(session: Session, model_id: int, created_at: datetime) -> Pip
     artifact = session.scalar(select(ModelVersion.artifact).where(ModelVersion.id == model_id))
     if artifact is None:  # deleted since the caller found it active; callers catch this
         raise LookupError(f"model version {model_id} no longer exists")
-    pipeline = pickle.loads(artifact)  # noqa: S301 - our own artifact, written by store_version
-    _model_cache[key] = pipeline
+    model = LoadedModel(pickle.loads(artifact))  # noqa: S301 - our own, from store_version
+    _model_cache[key] = model
     while len(_model_cache) > _CACHE_SIZE:
         _model_cache.popitem(last=False)
-    return pipeline
+    return model
 
 
 def local_recommender_for(session: Session, queue: Queue) -> Recommender:
@@ -373,9 +400,9 @@ def local_recommender_for(session: Session, queue: Queue) -> Recommender:
     if active is None:
         return NoRecommendation()
     try:
-        pipeline = _load_pipeline(session, active.id, active.created_at)
+        model = _load_model(session, active.id, active.created_at)
     except Exception as exc:  # a corrupt or incompatible pickle must not strand items
         raise RecommenderUnavailable(
             f"{version_name(active.version)} could not be loaded: {exc}"
         ) from exc
-    return LocalRecommender(pipeline, active.version, queue.labels)
+    return LocalRecommender(model, active.version, queue.labels)
