@@ -19,6 +19,9 @@ from review.services.routing import RecommendationInput, attach_recommendation, 
 
 MAX_BATCH = 1000
 MAX_PAYLOAD_BYTES = 256 * 1024
+# A recommendation's evidence: a few short quotes, not a second copy of the payload.
+MAX_EVIDENCE_QUOTES = 10
+MAX_EVIDENCE_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ def _parse_recommendation(
         not isinstance(model_version, str) or len(model_version) > 100
     ):
         errors[f"{at}.model_version"] = "must be a string of at most 100 characters"
+    evidence = _parse_evidence(raw.get("evidence"), f"{at}.evidence", errors)
     if (
         any(key.startswith(at) for key in errors)
         # Implied by the tests above (a failure is in `errors`); said again for the type checker.
@@ -83,7 +87,25 @@ def _parse_recommendation(
         confidence=float(confidence),
         rationale=rationale,
         model_version=model_version,
+        evidence=evidence,
     )
+
+
+def _parse_evidence(raw: Any, at: str, errors: dict[str, str]) -> tuple[str, ...]:
+    """Quotes from the item that support the label (the review screen highlights them)."""
+    if raw is None:
+        return ()
+    if (
+        not isinstance(raw, list)
+        or len(raw) > MAX_EVIDENCE_QUOTES
+        or not all(isinstance(q, str) and q.strip() and len(q) <= MAX_EVIDENCE_CHARS for q in raw)
+    ):
+        errors[at] = (
+            f"must be a list of at most {MAX_EVIDENCE_QUOTES} quotes from the item, each a "
+            f"non-empty string of at most {MAX_EVIDENCE_CHARS} characters"
+        )
+        return ()
+    return tuple(raw)
 
 
 def _parse_item(raw: Any, labels: list[str], at: str, errors: dict[str, str]) -> ItemInput | None:

@@ -201,15 +201,17 @@ def route_for_review_in_bulk(
         return
     now = utcnow()
     advised = [r for r in routes if r.recommendation is not None]
-    if advised:
-        session.execute(
-            insert(Recommendation.__table__),
-            [
-                {"item_id": r.item_id, **recommendation_values(r.recommendation)}
-                for r in advised
-                if r.recommendation is not None
-            ],
-        )
+    # Those with evidence quotes in a statement of their own: one executemany needs the
+    # same columns in every row, and the others' evidence stays NULL (not JSON null).
+    for with_evidence in (False, True):
+        rows = [
+            {"item_id": r.item_id, **recommendation_values(r.recommendation)}
+            | ({"evidence": list(r.recommendation.evidence)} if with_evidence else {})
+            for r in advised
+            if r.recommendation is not None and bool(r.recommendation.evidence) == with_evidence
+        ]
+        if rows:
+            session.execute(insert(Recommendation.__table__), rows)
     session.execute(
         insert(RoutingRecord.__table__),
         [{"item_id": r.item_id, "created_at": now, **r.plan.record_values(policy)} for r in routes],

@@ -19,7 +19,7 @@ from flask import Response, jsonify, request
 from models.dataset import SNAPSHOT_FORMATS
 from review.services.dataset_rows import REVIEWER_IDENTITIES
 from review.services.dataset_rows import SCOPES as SNAPSHOT_SCOPES
-from review.services.ingest import MAX_BATCH
+from review.services.ingest import MAX_BATCH, MAX_EVIDENCE_CHARS, MAX_EVIDENCE_QUOTES
 from review.web.api import bp
 
 JSON = "application/json"
@@ -171,6 +171,13 @@ SCHEMAS: dict[str, Schema] = {
         model={"type": "string", "minLength": 1, "maxLength": 100},
         model_version=nullable({"type": "string", "maxLength": 100}),
         rationale=STRING,
+        evidence={
+            "type": "array",
+            "maxItems": MAX_EVIDENCE_QUOTES,
+            "items": {"type": "string", "minLength": 1, "maxLength": MAX_EVIDENCE_CHARS},
+            "description": "quotes from the item that support the label; the review "
+            "screen highlights them where they occur",
+        },
     ),
     "ItemInput": obj(
         ["external_id", "payload"],

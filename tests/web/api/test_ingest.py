@@ -9,7 +9,9 @@ from rq import Queue as RqQueue
 from sqlalchemy import func, select
 
 from models import Item
+from tests.conftest import login
 from tests.web.api.helpers import error_fields, ingest, put_policy, recommended
+from tests.web.ui_helpers import reviewer_in
 
 
 def _item_count(in_db) -> int:
@@ -219,3 +221,37 @@ def test_concurrent_ingests_of_one_external_id_store_one_item(app, factory, as_r
     assert statuses == [200] * 7 + [202], [r.get_json() for r in responses]
     assert len({r.get_json()["items"][0]["id"] for r in responses}) == 1
     assert _item_count(in_db) == 1
+
+
+def test_evidence_quotes_are_kept_and_highlighted_for_the_reviewer(app, client, factory, as_role):
+    queue = factory.queue()
+    item = recommended("q1", "reject", 0.4, text="Please CANCEL my order, it never shipped")
+    item["recommendation"]["evidence"] = ["cancel my order", "never shipped"]
+    response = ingest(client, as_role("policy_owner"), queue.slug, item)
+    assert response.status_code == 202
+    item_id = response.get_json()["items"][0]["id"]
+
+    stored = client.get(f"/api/v1/items/{item_id}", headers=as_role("reviewer")).get_json()
+    assert stored["recommendation"]["evidence"] == ["cancel my order", "never shipped"]
+    login(client, reviewer_in(factory, queue).email)
+    page = client.get(f"/queues/{queue.slug}/items/{item_id}").text
+    # Found however the text writes it, and marked there.
+    assert '<mark class="evidence">CANCEL my order</mark>' in page
+    assert '<mark class="evidence">never shipped</mark>' in page
+
+
+def test_bad_evidence_is_422_naming_the_field_and_writes_nothing(client, factory, as_role, in_db):
+    queue = factory.queue()
+    for evidence in (
+        "cancel my order",
+        ["fine", ""],
+        ["fine", 3],
+        ["x" * 1001],
+        [f"quote {n}" for n in range(11)],
+    ):
+        item = recommended("q1", "reject", 0.4)
+        item["recommendation"]["evidence"] = evidence
+        response = ingest(client, as_role("policy_owner"), queue.slug, item)
+        assert response.status_code == 422, evidence
+        assert "at most 10 quotes" in error_fields(response)["recommendation.evidence"]
+    assert _item_count(in_db) == 0
