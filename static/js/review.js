@@ -372,6 +372,14 @@
     stopHeartbeat();
   });
 
+  // Back (or forward) to this page from the browser's back-forward cache: as it went, it
+  // released its items (pagehide above), so what it shows may be another reviewer's by
+  // now, and the first key pressed would be refused. Load it anew instead: the server
+  // resumes the reviewer's leases or hands out the next items.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) { window.location.reload(); }
+  });
+
   // Called for the item element on page load and after every swap of it.
   function itemShown(section) {
     showError("");

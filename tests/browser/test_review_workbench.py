@@ -368,3 +368,37 @@ def test_a_short_answer_the_page_cannot_complete_is_fetched_in_full(
     wait_for_item(page, "item-2")
     assert page.inner_text("#item-heading") == "Item item-2"
     assert page.is_visible("#decision-form") and page.query_selector("[data-from-preview]") is None
+
+
+def test_back_to_the_review_page_after_leaving_it_shows_items_the_reviewer_holds(
+    app, factory, live_server, browser
+):
+    # Leaving the page released its items. Back to it, Chromium showed its cached copy
+    # (navigation type back_forward, no request), still showing them, and the first key
+    # was refused ("you no longer hold this item"). The page is now never cached, and
+    # brought back from the back-forward cache it loads itself anew: either way, a new load.
+    support = factory.queue("support")
+    add_items(app, "support", 4)
+    reviewer(factory, support, email="back@example.com")
+    page = browser.new_page()
+    log_in(page, live_server, "back@example.com")
+    page.goto(f"{live_server}/queues/support/review")
+    wait_for_item(page, "item-1")
+    first_load = page.get_attribute("[data-review-page]", "data-review-page")
+    page.goto(f"{live_server}/queues/support")
+    page.wait_for_selector("text=Start reviewing")
+    page.wait_for_timeout(300)  # the releases have arrived by now
+    with app.app_context():
+        held = db_session().scalar(select(Item.leased_by_id).where(Item.external_id == "item-1"))
+    assert held is None
+
+    page.go_back()
+    page.wait_for_function(
+        "old => (document.querySelector('[data-review-page]') || {dataset: {}})"
+        ".dataset.reviewPage !== old",
+        arg=first_load,
+    )
+    wait_for_item(page, "item-1")
+    page.keyboard.press("a")
+
+    page.wait_for_selector("text=Saved item-1")

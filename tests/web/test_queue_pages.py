@@ -130,8 +130,10 @@ def test_reload_resumes_the_same_item(app, client, factory):
     support = factory.queue("support")
     add_items(app, "support", 3)
     login(client, reviewer_in(factory, support).email)
-    first = shown_item(client.get("/queues/support/review").text)
-    assert shown_item(client.get("/queues/support/review").text) == first
+    first = client.get("/queues/support/review")
+    assert shown_item(client.get("/queues/support/review").text) == shown_item(first.text)
+    # Its leases end when the page is left: a browser must ask again, not show a copy.
+    assert first.headers["Cache-Control"] == "no-store"
 
 
 def test_item_without_recommendation_cannot_be_approved(app, client, factory):

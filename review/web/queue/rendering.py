@@ -41,6 +41,10 @@ NO_RECOMMENDATION_REASONS = {
 def vary(response: Response) -> Response:
     # One URL, two shapes (page or fragment): caches must key on the htmx headers.
     response.vary.update(("HX-Request", "HX-Target", PREVIEW_HEADER))
+    # Never kept: the page shows items under leases that end when it is left. Back to it,
+    # a browser would otherwise show the old copy from its cache, with items since given
+    # back to the queue (and the first decision refused), instead of asking again.
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
