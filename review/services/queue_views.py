@@ -394,9 +394,8 @@ def queue_counts(
 ) -> QueueCounts:
     """Live counts for the queue page (polled): exact up to the cap, estimated beyond."""
     # No filter but the status: the status's own count is the matching one.
-    status_only = (
-        filters.status in _COUNTED_STATUSES
-        and filters.without_sort() == QueueFilters(status=filters.status)
+    status_only = filters.status in _COUNTED_STATUSES and filters.without_sort() == QueueFilters(
+        status=filters.status
     )
     counter = _counter(None if status_only else _shape(filters))
     counts = counter.run(session, {**_params(queue, filters, now), "b_now": now})

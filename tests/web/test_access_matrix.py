@@ -91,6 +91,7 @@ RULES: dict[str, Rule] = {
     "GET /queues/<slug>/counts": QUEUE_PAGE,
     "GET /queues/<slug>/system-status": QUEUE_PAGE,
     "GET /queues/<slug>/items/<int:item_id>": QUEUE_PAGE,
+    "GET /queues/<slug>/find": QUEUE_PAGE,
     "GET /queues/<slug>/review": REVIEWER_PAGE,
     "GET /queues/<slug>/review/status": REVIEWER_PAGE,
     "POST /queues/<slug>/items/<int:item_id>/decision": REVIEWER_PAGE,

@@ -186,3 +186,27 @@ def test_taking_needs_the_csrf_token(app, client, factory):
 
     assert take(client, "support", item_id, None).status_code == 400
     assert lease_of(app, item_id) is None
+
+
+def test_an_item_is_found_by_its_id(app, client, factory):
+    support = factory.queue("support")
+    factory.queue("legal")
+    add_items(app, "support", 2)
+    add_items(app, "legal", 1, prefix="secret")
+    login(client, reviewer_in(factory, support).email)
+    ids = item_ids(app, "support")
+
+    found = client.get("/queues/support/find?external_id=+item-2+")
+    assert found.status_code == 303
+    assert found.headers["Location"].endswith(f"/queues/support/items/{ids['item-2']}")
+
+    missing = client.get("/queues/support/find?external_id=secret-1")  # another queue's
+    assert missing.status_code == 404
+    assert 'id="find-item-error">No item “secret-1” in this queue<' in missing.text
+    assert 'value="secret-1"' in missing.text
+    assert ">item-1</a>" in missing.text  # the list is still there
+    blank = client.get("/queues/support/find?external_id=")
+    assert blank.status_code == 400
+    assert 'id="find-item-error">Type the item&#39;s id<' in blank.text
+    hostile = client.get("/queues/support/find", query_string={"external_id": "<b>x</b>" * 50})
+    assert hostile.status_code == 404 and "<b>x</b>" not in hostile.text

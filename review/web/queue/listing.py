@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from flask import current_app, render_template, request
+from flask import current_app, redirect, render_template, request, url_for
+from sqlalchemy import select
 from werkzeug import Response
 
+from models import Item, Queue
 from models.base import utcnow
 from review.db import db_session
 from review.redis_conn import get_redis, get_rq_queue
@@ -33,7 +35,32 @@ STATUS_EVERY = 30
 @roles_required("reviewer", "policy_owner")
 def items(slug: str) -> Response:
     """A page of the queue's waiting items under the filters in the query string."""
+    return render_items(member_queue_or_404(slug))
+
+
+@bp.get("/queues/<slug>/find")
+@roles_required("reviewer", "policy_owner")
+def find(slug: str) -> Response:
+    """Go to the item with this external id (the id the sending system knows it by)."""
     queue = member_queue_or_404(slug)
+    external_id = (request.args.get("external_id") or "").strip()
+    if not external_id:
+        return render_items(queue, find_error="Type the item's id", status=400)
+    item_id = db_session().scalar(
+        select(Item.id).where(Item.queue_id == queue.id, Item.external_id == external_id)
+    )
+    if item_id is None:
+        return render_items(
+            queue, find_error=f"No item “{external_id}” in this queue", find=external_id, status=404
+        )
+    return redirect(url_for(".item", slug=queue.slug, item_id=item_id), 303)
+
+
+def render_items(
+    queue: Queue, *, find: str = "", find_error: str | None = None, status: int = 200
+) -> Response:
+    """The queue page under the request's filters; `find`/`find_error`: the id looked for
+    with the "Go to item" field and why nothing was found."""
     session = db_session()
     errors: dict[str, str] = {}
     try:
@@ -56,8 +83,10 @@ def items(slug: str) -> Response:
         status_names=STATUS_NAMES,
         counts_every=COUNTS_EVERY,
         now=utcnow(),
+        find=find,
+        find_error=find_error,
     )
-    return make_response(body, 400 if errors else 200)
+    return make_response(body, 400 if errors and status == 200 else status)
 
 
 @bp.get("/queues/<slug>/counts")
