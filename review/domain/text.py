@@ -29,17 +29,22 @@ def payload_document(payload: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def payload_values_text(payload: dict[str, Any]) -> str:
-    """Every string value of the payload (no keys), depth first, one per line: the text a
-    reviewer sees, where a quote from the model must be found to be highlighted."""
-    parts: list[str] = []
+def payload_strings(payload: dict[str, Any]) -> list[str]:
+    """Every string value of the payload (no keys), at any depth: the text a reviewer sees,
+    where a quote from a model must be found to be highlighted."""
+    found: list[str] = []
     stack: list[Any] = [payload]
     while stack:
         value = stack.pop()
         if isinstance(value, str):
-            parts.append(value)
+            found.append(value)
         elif isinstance(value, dict):
-            stack.extend(reversed(list(value.values())))
+            stack.extend(value.values())
         elif isinstance(value, list | tuple):
-            stack.extend(reversed(value))
-    return "\n".join(parts)
+            stack.extend(value)
+    return found
+
+
+def payload_values_text(payload: dict[str, Any]) -> str:
+    """payload_strings as one text, a line each (a quote never spans two of them)."""
+    return "\n".join(payload_strings(payload))

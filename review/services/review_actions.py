@@ -17,7 +17,7 @@ from models import Item, ItemEvent, Queue, Review, User
 from models.base import utcnow
 from review.services import audit, webhook_outbox
 from review.services.errors import Conflict, NotFound, ValidationFailed
-from review.services.reviewing import LEASE_CLEARED, conflict_for
+from review.services.reviewing import LEASE_CLEARED, conflict_for, lease_granted
 from review.services.statements import rowcount
 
 # Why a reviewer passes on an item, in the words the screen shows.
@@ -263,13 +263,7 @@ def take(session: Session, item_id: int, user: User, lease_seconds: int) -> Item
                 Item.lease_expires_at < now,
             ),
         )
-        .values(
-            leased_by_id=user.id,
-            lease_started_at=now,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            lease_heartbeat_at=now,
-            lease_page=None,
-        )
+        .values(**lease_granted(user, now, lease_seconds))
         .execution_options(synchronize_session=False)
     )
     if rowcount(result) != 1:

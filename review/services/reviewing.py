@@ -313,13 +313,7 @@ def _claim_skipped(session: Session, queue: Queue, user: User, lease_seconds: in
         claimed = session.scalar(
             update(Item)
             .where(Item.id == candidate.scalar_subquery(), _claimable())
-            .values(
-                leased_by_id=user.id,
-                lease_started_at=now,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-                lease_heartbeat_at=now,
-                lease_page=None,
-            )
+            .values(**lease_granted(user, now, lease_seconds))
             .returning(Item)
             .execution_options(synchronize_session=False, populate_existing=True),
             params,
@@ -381,6 +375,18 @@ def heartbeat(session: Session, item_id: int, user: User, lease_seconds: int) ->
         .execution_options(synchronize_session=False)
     )
     return rowcount(result) == 1
+
+
+def lease_granted(user: User, now: datetime, lease_seconds: int) -> dict[str, object]:
+    """An item's lease columns once it is leased to `user` and on their screen from `now`
+    (no page has it yet: see lineup)."""
+    return {
+        "leased_by_id": user.id,
+        "lease_started_at": now,
+        "lease_expires_at": now + timedelta(seconds=lease_seconds),
+        "lease_heartbeat_at": now,
+        "lease_page": None,
+    }
 
 
 # An item's lease columns once the lease is given up (a release, a skip, an escalation):

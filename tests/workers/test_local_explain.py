@@ -88,3 +88,26 @@ def test_the_rationale_says_what_was_found():
     assert local_explain.rationale("bug", [], None) == (
         "No single word points to “bug”; the wording as a whole does."
     )
+
+
+def test_filler_torn_words_and_phrases_across_punctuation_are_not_named():
+    pipeline = fitted()
+    tfidf = pipeline.named_steps["tfidf"]
+    vocabulary = list(tfidf.get_feature_names_out())
+    weights = local_explain.relative_weights(pipeline)
+    refund = list(pipeline.classes_).index("refund")
+
+    def named(text: str, terms: list[str]) -> list[str]:
+        # A document made of exactly these terms, each pushing for "refund".
+        row = tfidf.transform([" ".join(terms)])
+        for index, term in enumerate(vocabulary):
+            weights[refund, index] = 1.0 if term in terms else weights[refund, index]
+        return local_explain.pushing_terms(row[0], refund, weights, vocabulary, text)
+
+    # "the" and "for the" are filler; "refund" stands whole only in the second text.
+    assert named("I want the refund for the order", ["for the", "the", "refund"]) == ["refund"]
+    assert named("The refund's status", ["refund"]) == []
+    # "money back" across a full stop is not a phrase of the text; "charged" alone is.
+    across = named("No money. Back then I was charged", ["money back", "charged"])
+    assert "charged" in across
+    assert all(" " not in term and "." not in term for term in across), across

@@ -17,11 +17,15 @@ from typing import Any
 
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.pipeline import Pipeline
 
 # At most this many words or phrases are named; shorter ones would light up half the text.
 MAX_TERMS = 3
 MIN_TERM_CHARS = 3
+# A word is named only if it pushed at least this share of the strongest one: the tail
+# of weak pushes says little and mostly names filler.
+MIN_SHARE_OF_TOP = 0.2
 
 
 def relative_weights(pipeline: Pipeline) -> np.ndarray:
@@ -40,9 +44,15 @@ def relative_weights(pipeline: Pipeline) -> np.ndarray:
 
 
 def _occurs(term: str, texts: str) -> re.Match[str] | None:
-    # TF-IDF lowercases and splits on non-word characters: find the phrase as it is written.
+    """The term as the text writes it. TF-IDF lowercases, splits on anything but word
+    characters and drops one-letter tokens: its "hasn" comes from "hasn't" and its
+    "message please" from "message. Please". Neither reads as a quote, so a word must
+    stand whole (not before an apostrophe and a letter) and a phrase's words be separated
+    by spaces only; a term found only like that is not named."""
     words = term.split()
-    pattern = r"(?<!\w)" + r"\W+".join(re.escape(word) for word in words) + r"(?!\w)"
+    pattern = (
+        r"(?<![\w'’])" + r"[ \t]+".join(re.escape(word) for word in words) + r"(?![\w]|['’]\w)"
+    )
     return re.search(pattern, texts, re.IGNORECASE)
 
 
@@ -61,13 +71,17 @@ def pushing_terms(
     push = row.data * weights[label_index, indices]
     chosen: list[str] = []
     taken_words: set[str] = set()
-    for position in np.argsort(-push):
-        if push[position] <= 0 or len(chosen) >= MAX_TERMS:
+    order = np.argsort(-push)
+    floor = push[order[0]] * MIN_SHARE_OF_TOP if len(order) else 0.0
+    for position in order:
+        if push[position] <= 0 or push[position] < floor or len(chosen) >= MAX_TERMS:
             break
         term = vocabulary[indices[position]]
         words = set(term.split())
-        if len(term) < MIN_TERM_CHARS or words & taken_words:
-            continue  # a phrase already named covers this word (or the other way round)
+        if len(term) < MIN_TERM_CHARS or words & taken_words or words <= ENGLISH_STOP_WORDS:
+            # Too short; covered by a phrase already named (or the other way round); or
+            # only filler ("in the", "your"), which no reviewer can check a label against.
+            continue
         match = _occurs(term, texts)
         if match is None:
             continue  # a word of a field's name, not of its text

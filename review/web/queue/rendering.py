@@ -13,6 +13,7 @@ from werkzeug import Response
 from app import htmx
 from models import Item, Queue, Review
 from review.db import db_session
+from review.domain.text import payload_strings
 from review.services import item_history, review_actions, reviewing
 from review.web.htmx_response import make_response
 from review.web.queue.access import current
@@ -141,7 +142,7 @@ def item_view(queue: Queue, item: Item) -> dict[str, Any]:
     """What the screen shows of an item: its payload, the AI's recommendation and evidence."""
     recommendation = item.recommendation
     evidence = evidence_of(recommendation)
-    found, missing = quotes_found(_texts(item.payload), evidence)
+    found, missing = quotes_found(payload_strings(item.payload), evidence)
     return {
         "item": item,
         "recommendation": recommendation,
@@ -206,18 +207,3 @@ def review_context(
         # The page says it is alive three times per lease, so one lost beat does no harm.
         "heartbeat_seconds": max(1, lease_seconds // 3),
     }
-
-
-def _texts(payload: dict[str, Any]) -> list[str]:
-    """Every string in the payload, at any depth (where evidence quotes may occur)."""
-    found: list[str] = []
-    stack: list[Any] = [payload]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            found.append(value)
-        elif isinstance(value, dict):
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return found
