@@ -211,6 +211,7 @@ _LISTED = (
     Item.payload,
     Item.leased_by_id,
     Item.lease_expires_at,
+    Item.lease_started_at,
     User.display_name,
     User.email,
 )
@@ -307,6 +308,8 @@ class QueueRow:
     item: ListedItem
     preview: str
     leased_by: str | None
+    # Leased as the holder's next item (prefetched), not yet on their screen.
+    lined_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -375,16 +378,17 @@ def queue_page(
 
 
 def _queue_row(row: Row[*tuple[Any, ...]], now: datetime) -> QueueRow:
-    *shown, payload, leased_by_id, lease_expires_at, display_name, email = row
+    *shown, payload, leased_by_id, lease_expires_at, lease_started_at, display_name, email = row
     leased = leased_by_id is not None and lease_expires_at is not None and lease_expires_at >= now
     holder = (display_name or email or "a reviewer") if leased else None
-    return QueueRow(ListedItem(*shown), preview_text(payload), holder)
+    lined_up = leased and lease_started_at is None
+    return QueueRow(ListedItem(*shown), preview_text(payload), holder, lined_up)
 
 
 @dataclass(frozen=True)
 class QueueCounts:
     needs_review: Count
-    in_review: Count  # leased right now
+    in_review: Count  # leased right now: on a reviewer's screen or lined up as their next
     pending: Count
     matching: Count  # under the current filters
 

@@ -245,10 +245,12 @@ def take(session: Session, item_id: int, user: User, lease_seconds: int) -> Item
     """Lease this item to the user, chosen from the queue page rather than handed out in
     queue order: it goes on their review screen next, its clock starting now.
 
-    Only an item that awaits review and that no one else holds a live lease on. The user's
-    other leases in the queue (the item on their screen, the one prefetched) go back to the
-    queue, so the review screen, which shows the lease held longest, shows this one. Items
-    this user skipped may be taken: choosing one by hand is a decision to look again.
+    Only an item that awaits review and that is on no one else's screen: free, under a
+    lapsed lease, or only lined up as another reviewer's next item (prefetched; their
+    screen then moves on to another, see reviewing.lineup). The user's other leases in the
+    queue (the item on their screen, the one prefetched) go back to the queue, so the
+    review screen, which shows the lease held longest, shows this one. Items this user
+    skipped may be taken: choosing one by hand is a decision to look again.
     """
     item = _item(session, item_id)
     now = utcnow()
@@ -261,6 +263,7 @@ def take(session: Session, item_id: int, user: User, lease_seconds: int) -> Item
                 Item.leased_by_id.is_(None),
                 Item.leased_by_id == user.id,
                 Item.lease_expires_at < now,
+                Item.lease_started_at.is_(None),
             ),
         )
         .values(**lease_granted(user, now, lease_seconds))
@@ -291,8 +294,9 @@ def _not_takeable(session: Session, item: Item, user: User, now: datetime) -> Co
         holder = session.get(User, item.leased_by_id)
         until = item.lease_expires_at or now
         return Conflict(
-            f"{holder.name if holder else 'another reviewer'} is reviewing it "
-            f"(their lease runs until {until:%H:%M:%S} UTC unless they keep the page open)",
+            f"it is on {holder.name if holder else 'another reviewer'}'s review screen "
+            f"(held for them until {until:%H:%M:%S} UTC, and longer while their page stays "
+            "open)",
             {"item": "leased to someone else"},
         )
     return conflict_for(session, item, user)

@@ -128,8 +128,12 @@ def lineup(
     `page`: a new load of the review page, by its id; both leases are stamped as its own,
     so that a release from an earlier load (a reload) leaves them be (see release_lease)."""
     held = _held(session, queue, user)
+    if show is None and held:
+        show = _show(session, held[0])
+        if show is None:  # taken from under the prefetch (review_actions.take)
+            held = held[1:]
     if show is None:
-        show = _show(session, held[0]) if held else _claim_new(session, queue, user, lease_seconds)
+        show = _claim_new(session, queue, user, lease_seconds)
     if show is None or show.leased_by_id != user.id:
         return Lineup(show, None)
     spare = next((item for item in held if item.id != show.id), None)
@@ -165,13 +169,18 @@ def _prefetch(session: Session, queue: Queue, user: User, lease_seconds: int) ->
     )
 
 
-def _show(session: Session, item: Item) -> Item:
-    """A prefetched item goes on screen: its lease, and the clock on it, start now."""
+def _show(session: Session, item: Item) -> Item | None:
+    """A prefetched item goes on screen: its lease, and the clock on it, start now. None if
+    the lease is no longer this user's: another reviewer chose the item by hand meanwhile
+    (review_actions.take may take an item that is only lined up)."""
     if item.lease_started_at is None:
-        session.execute(
+        result = session.execute(
             _show_statement(),
             {"b_item": item.id, "b_user": item.leased_by_id, "b_now": utcnow()},
         )
+        if rowcount(result) != 1:
+            session.expire(item)
+            return None
         session.expire(item, ["lease_started_at"])
     return item
 
@@ -331,9 +340,8 @@ def claim_next(session: Session, queue: Queue, user: User, lease_seconds: int) -
     only once nothing else is left for them, so a lone reviewer never strands an item.
     """
     held = _held(session, queue, user)
-    if held:
-        return _show(session, held[0])
-    return _claim_new(session, queue, user, lease_seconds)
+    shown = _show(session, held[0]) if held else None
+    return shown or _claim_new(session, queue, user, lease_seconds)
 
 
 def _claim_new(

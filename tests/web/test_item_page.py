@@ -100,14 +100,14 @@ def test_an_item_someone_else_reviews_names_them_and_cannot_be_taken(app, client
     login(client, reviewer_in(factory, support).email)
 
     page = client.get(f"/queues/support/items/{held}")
-    assert "ada@example.com</strong> is reviewing it until" in page.text
+    assert "on <strong>ada@example.com</strong>'s review screen (held for them until" in page.text
     assert 'id="take-item"' not in page.text
 
     answer = take(client, "support", held, csrf_from(page.text))
     assert answer.status_code == 303
     assert answer.headers["Location"].endswith(f"/queues/support/items/{held}")
     followed = client.get(answer.headers["Location"])
-    assert "cannot be reviewed now: ada@example.com is reviewing it" in followed.text
+    assert "cannot be reviewed now: it is on ada@example.com&#39;s review screen" in followed.text
     assert lease_of(app, held) == other.id  # nothing changed
 
 
@@ -210,3 +210,40 @@ def test_an_item_is_found_by_its_id(app, client, factory):
     assert 'id="find-item-error">Type the item&#39;s id<' in blank.text
     hostile = client.get("/queues/support/find", query_string={"external_id": "<b>x</b>" * 50})
     assert hostile.status_code == 404 and "<b>x</b>" not in hostile.text
+
+
+def test_an_item_only_lined_up_for_someone_else_can_be_taken(app, client, factory):
+    # The review screen leases the next item ahead (prefetch); that is not someone
+    # reviewing it. Taken by hand, the other reviewer's screen moves on to another item.
+    support = factory.queue("support")
+    add_items(app, "support", 4)
+    other = reviewer_in(factory, support, email="ada@example.com")
+    other_client = app.test_client()
+    login(other_client, other.email)
+    other_page = other_client.get("/queues/support/review").text
+    on_their_screen, _ = shown_item(other_page)
+    lined_up = next(
+        i for i in item_ids(app, "support").values() if i != on_their_screen and lease_of(app, i)
+    )
+    me = reviewer_in(factory, support)
+    login(client, me.email)
+
+    page = client.get(f"/queues/support/items/{lined_up}").text
+    assert "lined up as <strong>ada@example.com</strong>'s next item" in page
+    assert "(ada@example.com gets another)" in page
+    assert take(client, "support", lined_up, csrf_from(page)).status_code == 303
+    assert lease_of(app, lined_up) == me.id
+    assert shown_item(client.get("/queues/support/review").text)[0] == lined_up
+
+    # Their next decision: their page had put the lined-up item on screen (the preview);
+    # the answer shows another one instead, and their decision is saved.
+    answer = other_client.post(
+        f"/queues/support/items/{on_their_screen}/decision",
+        data={"action": "approve"},
+        headers={**htmx_headers(csrf_from(other_page)), "X-Review-Preview": str(lined_up)},
+    )
+    assert "Saved item-" in answer.text
+    next_for_them, _ = shown_item(answer.text)
+    assert next_for_them not in (lined_up, on_their_screen)
+    assert lease_of(app, next_for_them) == other.id
+    assert lease_of(app, lined_up) == me.id

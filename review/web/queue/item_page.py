@@ -44,6 +44,7 @@ def item(slug: str, item_id: int) -> Response:
         view=item_view(queue, found),
         status_words=STATUS_WORDS.get(found.status, found.status),
         holder=holder,
+        lined_up=holder is not None and found.lease_started_at is None,
         review=found.review if found.status == "decided" else None,
         history=item_history.item_history(session, found),
         max_depth=MAX_DEPTH,
@@ -65,10 +66,11 @@ def _live_holder(item: Item, now: datetime) -> str | None:
 
 
 def _can_take(item: Item, holder: str | None) -> bool:
+    """As review_actions.take allows: on no one else's screen (free, or only lined up)."""
     return (
         has_role(current(), "reviewer")
         and item.status == "needs_review"
-        and holder in (None, "you")
+        and (holder in (None, "you") or item.lease_started_at is None)
     )
 
 
