@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from models import Item, ItemEvent, PolicyVersion, RoutingRecord, User
+from review.services.review_actions import SKIP_REASONS
 from review.services.routing import reviewer_facing_reason
 from review.services.statements import built_once
 
@@ -41,9 +42,10 @@ def _event_text(event: Row[Any]) -> str:
     if event.kind == "decided":
         verb = "approved" if details.get("action") == "approved" else "overrode to"
         text = f"{verb} “{details.get('final_label')}”"
-        return f"{text} ({event.reason})" if event.reason else text
+        # A reason code as the decision form lists it: "wrong_category" reads "wrong category".
+        return f"{text} ({event.reason.replace('_', ' ')})" if event.reason else text
     if event.kind == "skipped":
-        return f"skipped: {event.reason}"
+        return f"skipped: {SKIP_REASONS.get(event.reason, event.reason)}"
     if event.kind == "escalated":
         return f"escalated from {details.get('from_queue')} to {details.get('to_queue')}"
     if event.kind == "undone":

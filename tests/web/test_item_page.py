@@ -144,6 +144,8 @@ def test_decided_items_can_be_browsed_and_say_who_decided(app, client, factory):
     assert "grace@example.com" in page and "overrode the AI with" in page
     assert '<span class="label-chip">reject</span>' in page
     assert "reason: missing context" in page and "No order number" in page
+    # The history words the reason as the form lists it, not as its code.
+    assert "overrode to “reject” (missing context): “No order number”" in page
     assert 'id="take-item"' not in page
     answer = take(client, "support", item_id, csrf_from(page))
     followed = client.get(answer.headers["Location"]).text

@@ -127,7 +127,7 @@ def test_versions_page_diffs_and_rolls_back(app, client, owner, tuned_queue):
     page = client.get(f"/policy/queues/{tuned_queue.slug}/versions?from=1&to=2")
     assert page.status_code == 200
     diff = page.text.split("data-diff>")[1].split("</div>")[0]
-    assert "approve</strong> threshold" in diff and "1.000 → 0.900" in diff
+    assert "approve</strong> threshold:" in diff and "1.000 → 0.900" in diff  # no space before ":"
     assert "0% → 5%" in diff
     token = csrf_from(page.text)
     refused = client.post(
