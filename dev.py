@@ -243,8 +243,11 @@ def start(port: int) -> int:
     from review.embedded_redis import EmbeddedRedis
 
     if not port_is_free(port):
-        print(f"Port {port} is already in use (another `dev.py start`?). Stop that first, "
-              f"or pass --port.", file=sys.stderr)
+        print(
+            f"Port {port} is already in use (another `dev.py start`?). Stop that first, "
+            f"or pass --port.",
+            file=sys.stderr,
+        )
         return 1
     env = dict(os.environ)
     # Readable lines in a terminal; production keeps the default JSON Lines.
@@ -257,7 +260,11 @@ def start(port: int) -> int:
     try:
         if not env.get("REDIS_URL"):
             redis_port = EMBEDDED_REDIS_PORT if port_is_free(EMBEDDED_REDIS_PORT) else None
-            redis = EmbeddedRedis(port=redis_port, data_dir=redis_dir.name).start()
+            # Its own session: a Ctrl-C (or a SIGINT to our group) must not take it down
+            # before the worker, which talks to it while it shuts down; it is stopped last.
+            redis = EmbeddedRedis(
+                port=redis_port, data_dir=redis_dir.name, own_session=True
+            ).start()
             env["REDIS_URL"] = redis.url
             print(f"Started an embedded Redis at {redis.url}", flush=True)
         return run_services(env, port)

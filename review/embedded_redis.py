@@ -35,9 +35,16 @@ def free_port() -> int:
 class EmbeddedRedis:
     """A private redis-server process. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, port: int | None = None, data_dir: str | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, data_dir: str | None = None, own_session: bool = False
+    ) -> None:
+        """`own_session`: run the server in a session (and process group) of its own, so
+        that a Ctrl-C or a signal to the caller's group does not reach it: the caller stops
+        it, after whatever uses it (dev.py's worker, which still talks to Redis as it shuts
+        down)."""
         self.port = port or free_port()
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="workbench-redis-")
+        self.own_session = own_session
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -66,6 +73,7 @@ class EmbeddedRedis:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=self.own_session,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 import dev
 
@@ -236,3 +237,34 @@ def test_sigint_stops_start_even_when_the_shell_left_it_ignored(tmp_path):
     done = subprocess.run(python(script), capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["stopped by SIGINT", "stopped by SIGTERM"]
+
+
+def test_the_embedded_redis_outlives_a_ctrl_c_to_its_owners_group():
+    # Ctrl-C reaches dev.py's whole process group at once. The embedded Redis used to be in
+    # that group and went down first, while the worker, stopped after it, still talked to
+    # it: eight tracebacks of "Error 111 connecting" on every stop. It now has a session of
+    # its own and dev.py stops it last.
+    script = (
+        "import signal, sys\n"
+        f"sys.path.insert(0, {str(Path(dev.__file__).parent)!r})\n"
+        "from review.embedded_redis import EmbeddedRedis\n"
+        "server = EmbeddedRedis(own_session=True).start()\n"
+        "print(server.port, server.process.pid, flush=True)\n"
+        "signal.pause()\n"
+    )
+    owner = subprocess.Popen(
+        python(script), stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    with owner.stdout:
+        port, redis_pid = (int(value) for value in owner.stdout.readline().split())
+    try:
+        os.killpg(owner.pid, signal.SIGINT)
+        owner.wait(timeout=10)
+        # Redis acts on a SIGINT at its next tick (every 100 ms): give it time to go, if
+        # the signal reached it.
+        time.sleep(1)
+        client = redis.Redis(port=port, socket_timeout=2)
+        assert client.ping()
+        client.close()
+    finally:
+        os.kill(redis_pid, signal.SIGTERM)
