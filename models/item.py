@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, false
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
@@ -37,6 +46,16 @@ class Item(Base):
         Index("ix_items_leased_by", "leased_by_id"),
         # The queue page's "AI unavailable" and "no AI recommendation" filters: rare rows.
         Index("ix_items_queue_ai_status", "queue_id", "status", "ai_status"),
+        # The queue page's decided and auto-approved items, most recent decision first.
+        Index(
+            "ix_items_queue_decided",
+            "queue_id",
+            "status",
+            "decided_at",
+            "id",
+            postgresql_where=text("decided_at IS NOT NULL"),
+            sqlite_where=text("decided_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -32,7 +32,9 @@ from review.services.statements import built_once
 PAGE_SIZE = 50
 # Sorting by priority visits at most this many priority groups for one page.
 MAX_GROUPS = 100
-SORTS = ("priority", "oldest", "newest", "confidence")
+SORTS = ("priority", "oldest", "newest", "confidence", "decided")
+# Items that have been decided, by a person or by the policy: they have a decision time.
+DECIDED_STATUSES = ("decided", "auto_approved")
 # The queue page lists waiting items by default; decided ones can be browsed the same way.
 STATUSES = ("needs_review", "pending", "decided", "auto_approved")
 # The statuses queue_counts counts on their own (a filter by another counts it as matching).
@@ -67,6 +69,10 @@ class QueueFilters:
     ai_unavailable: bool = False
     sort: str = "priority"
 
+    @property
+    def default_sort(self) -> str:
+        return default_sort(self.status)
+
     def as_params(self) -> dict[str, str]:
         """The filters as query-string parameters (defaults left out)."""
         params = {
@@ -77,13 +83,19 @@ class QueueFilters:
             "min_priority": str(self.min_priority) if self.min_priority is not None else None,
             "no_rec": "1" if self.no_recommendation else None,
             "ai_unavailable": "1" if self.ai_unavailable else None,
-            "sort": self.sort if self.sort != "priority" else None,
+            "sort": self.sort if self.sort != self.default_sort else None,
         }
         return {key: value for key, value in params.items() if value is not None}
 
     def without_sort(self) -> QueueFilters:
         """The filters that decide which items match: all but the sort (counts ignore it)."""
         return replace(self, sort="priority")
+
+
+def default_sort(status: str) -> str:
+    """Waiting items come in the order reviewers get them; decided ones newest decision
+    first (what a reviewer looking back, or someone checking a complaint, wants)."""
+    return "decided" if status in DECIDED_STATUSES else "priority"
 
 
 def _choice(args: Any, name: str, choices: Any, errors: dict[str, str]) -> str | None:
@@ -103,15 +115,21 @@ def parse_filters(args: Any, queue: Queue) -> QueueFilters:
             min_priority = int(raw)
         except ValueError:
             errors["min_priority"] = "must be a whole number"
+    status = _choice(args, "status", STATUSES, errors) or "needs_review"
+    sort = _choice(args, "sort", SORTS, errors) or default_sort(status)
+    if sort == "decided" and status not in DECIDED_STATUSES:
+        # Left over from browsing decided items (one form holds both choices): waiting
+        # items have no decision time, so they come in their own default order.
+        sort = default_sort(status)
     filters = QueueFilters(
-        status=_choice(args, "status", STATUSES, errors) or "needs_review",
+        status=status,
         label=_choice(args, "label", queue.labels, errors),
         band=_choice(args, "band", BANDS, errors),
         age=_choice(args, "age", AGES, errors),
         min_priority=min_priority,
         no_recommendation=args.get("no_rec") == "1",
         ai_unavailable=args.get("ai_unavailable") == "1",
-        sort=_choice(args, "sort", SORTS, errors) or "priority",
+        sort=sort,
     )
     if filters.no_recommendation and (filters.label or filters.band):
         errors["no_rec"] = "cannot be combined with a label or confidence filter"
@@ -202,6 +220,7 @@ class ListedItem(NamedTuple):
     ai_confidence: float | None
     ai_status: str | None
     final_label: str | None
+    decided_at: datetime | None
 
 
 # A page's columns: the item's shown ones, then what the preview and the lease need, and
@@ -248,6 +267,7 @@ _KEYSETS: dict[str, tuple[Any, bool]] = {
     "oldest": (Item.created_at, False),
     "newest": (Item.created_at, True),
     "confidence": (Item.ai_confidence, False),
+    "decided": (Item.decided_at, True),
 }
 
 
@@ -258,6 +278,9 @@ def _sorted_statement(shape: _Shape, sort: str, after: bool) -> Select[*tuple[An
     if sort == "confidence":
         # Only items with a recommendation have a confidence to sort by.
         query = query.where(Item.ai_confidence.is_not(None))
+    if sort == "decided":
+        # As ix_items_queue_decided holds them (every decided item has a decision time).
+        query = query.where(Item.decided_at.is_not(None))
     if after:
         last = tuple_(bindparam("b_after_key", type_=key.type), bindparam("b_after_id"))
         columns = tuple_(key, Item.id)
@@ -345,6 +368,9 @@ def _cursor_for(item: ListedItem, sort: str) -> str:
         return f"{item.priority}_{item.id}"
     if sort == "confidence":
         return f"{item.ai_confidence!r}_{item.id}"
+    if sort == "decided":
+        assert item.decided_at is not None  # the sort lists only decided items
+        return f"{item.decided_at.isoformat()}_{item.id}"
     return f"{item.created_at.isoformat()}_{item.id}"
 
 

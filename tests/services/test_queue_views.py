@@ -192,3 +192,36 @@ def test_reviewer_numbers_for_today(app, factory, mixed_queue):
     assert stats.decisions_today == 2
     assert stats.median_seconds == 7.0
     assert (stats.agreement, stats.compared) == (0.5, 2)
+
+
+def test_decided_items_come_latest_decision_first_page_by_page(app, mixed_queue):
+    ids = ids_of(app, "q")
+    now = utcnow()
+    decided = {"r-1": 3, "r-2": 1, "r-3": 2, "r-4": 5}  # minutes ago
+    set_values(
+        app,
+        Item,
+        Item.id,
+        {
+            ids[name]: {
+                "status": "decided",
+                "final_label": "reject",
+                "decided_at": now - timedelta(minutes=ago),
+            }
+            for name, ago in decided.items()
+        }
+        | {ids["r-5"]: {"status": "auto_approved", "final_label": "approve", "decided_at": now}},
+    )
+
+    # The default for decided items, walked two at a time through the keyset cursors.
+    assert walk(app, "q", {"status": "decided"}) == ["r-2", "r-3", "r-1", "r-4"]
+    assert walk(app, "q", {"status": "auto_approved"}) == ["r-5"]
+    # Another sort still applies when asked for.
+    assert page(app, "q", {"status": "decided", "sort": "oldest"})[0] == [
+        "r-1",
+        "r-2",
+        "r-4",
+        "r-3",
+    ]
+    # Back to waiting items with the decided sort still in the form: their own default.
+    assert page(app, "q", {"sort": "decided"})[0] == ["n-1", "n-2"]

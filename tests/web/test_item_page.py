@@ -131,7 +131,7 @@ def test_decided_items_can_be_browsed_and_say_who_decided(app, client, factory):
     listing = client.get("/queues/support?status=decided")
     assert listing.status_code == 200
     assert f">{external_id}</a>" in listing.text
-    assert '<th scope="col">Final label</th>' in listing.text
+    assert '<th scope="col">Final label, decided (UTC)</th>' in listing.text
     assert '<span class="label-chip small">reject</span>' in listing.text
     waiting = client.get("/queues/support").text
     assert f">{external_id}</a>" not in waiting

@@ -95,7 +95,7 @@ def test_the_page_names_who_holds_each_live_lease(app, client, factory):
             session.execute(
                 update(Item)
                 .where(Item.external_id == external_id)
-                .values(leased_by_id=user_id, lease_expires_at=expires)
+                .values(leased_by_id=user_id, lease_started_at=now, lease_expires_at=expires)
             )
         session.commit()
     html = client.get("/queues/support").text
