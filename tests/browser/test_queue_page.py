@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.test_review_keyboard import log_in
+from tests.browser.test_review_keyboard import log_in, wait_for_item
 from tests.web.ui_helpers import add_items, reviewer_in
 
 pytestmark = pytest.mark.browser
@@ -29,3 +29,29 @@ def test_the_counts_load_under_the_filters_and_the_pages_link_on(
     page.click('a[rel="next"]')
     page.wait_for_selector('tbody th >> text="rej-2"')
     assert page.wait_for_selector('#queue-counts [data-count="matching"]').inner_text() == "2"
+
+
+def test_an_item_opened_from_the_list_is_reviewed_then_found_among_the_decided(
+    app, factory, live_server, browser
+):
+    support = factory.queue("support")
+    add_items(app, "support", 4)
+    reviewer_in(factory, support, email="pick@example.com")
+    page = browser.new_page()
+    log_in(page, live_server, "pick@example.com")
+    page.goto(f"{live_server}/queues/support")
+
+    page.click('tbody th a >> text="item-3"')  # not the one the queue would hand out first
+    page.wait_for_selector("text=Status: awaiting review")
+    page.click("#take-item")
+    wait_for_item(page, "item-3")
+    page.keyboard.press("a")
+    page.wait_for_selector("text=Saved item-3")
+
+    page.goto(f"{live_server}/queues/support")
+    page.fill("#find-item", "item-3")
+    page.press("#find-item", "Enter")
+    page.wait_for_selector("text=Status: decided by a person")
+    assert "pick@example.com" in page.inner_text("#item-decision")
+    page.goto(f"{live_server}/queues/support?status=decided")
+    assert page.inner_text("tbody th") == "item-3"
