@@ -84,9 +84,10 @@ def _lock_head(session: Session) -> tuple[int, str]:
     )
     head = session.execute(lock).first()
     if head is None:
-        if session.scalar(select(AuditEvent.id).where(AuditEvent.seq.is_not(None)).limit(1)):
-            # Starting a new chain over sealed events would hide the tampering.
-            raise Conflict("the audit chain head is missing; run `flask audit verify`")
+        # The first seal ever, or the head was deleted. Create it unless another sealer
+        # did: the insert waits for theirs to commit, and the lock then reads their head.
+        # Looking for sealed events before this, as this did, raced a sealer that created
+        # the head and sealed meanwhile, and took its work for a deleted head.
         dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
         session.execute(
             dialect.insert(AuditChainHead)
@@ -94,6 +95,12 @@ def _lock_head(session: Session) -> tuple[int, str]:
             .on_conflict_do_nothing(index_elements=["id"])
         )
         head = session.execute(lock).one()
+        if head.seq == 0 and session.scalar(
+            select(AuditEvent.id).where(AuditEvent.seq.is_not(None)).limit(1)
+        ):
+            # A new chain's head over sealed events: the old head is gone. Starting again
+            # would hide the tampering.
+            raise Conflict("the audit chain head is missing; run `flask audit verify`")
     return head.seq, head.hash
 
 
