@@ -80,6 +80,8 @@ def test_taking_an_item_puts_it_on_the_review_screen_and_returns_the_others(app,
         assert lease_of(app, item_id) is None
     after = client.get("/queues/support/review")
     assert shown_item(after.text)[0] == chosen
+    own = client.get(f"/queues/support/items/{chosen}").text
+    assert "it is on your review screen" in own and "Back to reviewing it" in own
     # ...and it can be decided from there.
     decision = client.post(
         f"/queues/support/items/{chosen}/decision",

@@ -15,7 +15,6 @@ import random
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -326,21 +325,26 @@ class LocalRecommender:
         tfidf = self.pipeline.named_steps["tfidf"]
         features = tfidf.transform([payload_document(i.payload) for i in items])
         probabilities = self.pipeline.named_steps["classifier"].predict_proba(features)
-        weights = self.model.weights
-        vocabulary = tfidf.get_feature_names_out()
         classes = [str(label) for label in self.pipeline.classes_]
-        advice = []
-        for index, (item, row) in enumerate(zip(items, probabilities, strict=True)):
-            ranked = [int(i) for i in row.argsort()[::-1]]
-            terms = local_explain.pushing_terms(
-                features[index], ranked[0], weights, vocabulary, payload_values_text(item.payload)
+        rankings = [[int(i) for i in row.argsort()[::-1]] for row in probabilities]
+        terms = [
+            local_explain.pushing_terms(
+                features[index],
+                ranked[0],
+                self.model.weights,
+                self.model.vocabulary,
+                payload_values_text(item.payload),
             )
-            advice.append(self._advice(row, ranked, classes, terms))
+            for index, (item, ranked) in enumerate(zip(items, rankings, strict=True))
+        ]
         latency_ms = (time.perf_counter() - started) * 1000 / len(items)
-        return [replace(a, latency_ms=latency_ms) if a is not None else None for a in advice]
+        return [
+            self._advice(row, ranked, classes, item_terms, latency_ms)
+            for row, ranked, item_terms in zip(probabilities, rankings, terms, strict=True)
+        ]
 
     def _advice(
-        self, row: Any, ranked: list[int], classes: list[str], terms: list[str]
+        self, row: Any, ranked: list[int], classes: list[str], terms: list[str], latency_ms: float
     ) -> RecommendationInput | None:
         label = classes[ranked[0]]
         if label not in self.labels:  # the queue dropped a label the model still knows
@@ -356,12 +360,14 @@ class LocalRecommender:
             confidence=min(1.0, max(0.0, float(row[ranked[0]]))),
             rationale=local_explain.rationale(label, terms, runner_up),
             evidence=tuple(terms),
+            latency_ms=latency_ms,
         )
 
 
 class LoadedModel:
     """A stored model version's pipeline as loaded, and what explaining it needs (worked
-    out on first use and kept with it in the cache: a dense labels × features array)."""
+    out on first use and kept with it in the cache: a dense labels × features array and
+    the features' names)."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
@@ -369,6 +375,11 @@ class LoadedModel:
     @cached_property
     def weights(self) -> Any:
         return local_explain.relative_weights(self.pipeline)
+
+    @cached_property
+    def vocabulary(self) -> Any:
+        # Built anew by every call of get_feature_names_out: an array of every feature.
+        return self.pipeline.named_steps["tfidf"].get_feature_names_out()
 
 
 def _load_model(session: Session, model_id: int, created_at: datetime) -> LoadedModel:

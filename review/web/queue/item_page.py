@@ -38,39 +38,39 @@ def item(slug: str, item_id: int) -> Response:
     session = db_session()
     now = utcnow()
     holder = _live_holder(found, now)
+    mine = holder is not None and found.leased_by_id == current().id
     body = render_template(
         "queue/item.html",
         queue=queue,
         view=item_view(queue, found),
         status_words=STATUS_WORDS.get(found.status, found.status),
         holder=holder,
+        mine=mine,
         lined_up=holder is not None and found.lease_started_at is None,
         review=found.review if found.status == "decided" else None,
         history=item_history.item_history(session, found),
         max_depth=MAX_DEPTH,
-        can_take=_can_take(found, holder),
+        can_take=_can_take(found, holder, mine),
     )
     return make_response(body)
 
 
 def _live_holder(item: Item, now: datetime) -> str | None:
-    """Who is reviewing the item right now (a live lease), if anyone: "you" for oneself."""
+    """The name of who holds a live lease on the item, if anyone."""
     if item.status != "needs_review" or item.leased_by_id is None:
         return None
     if item.lease_expires_at is None or item.lease_expires_at < now:
         return None
-    if item.leased_by_id == current().id:
-        return "you"
     leased_by = db_session().get(User, item.leased_by_id)
     return leased_by.name if leased_by is not None else "another reviewer"
 
 
-def _can_take(item: Item, holder: str | None) -> bool:
+def _can_take(item: Item, holder: str | None, mine: bool) -> bool:
     """As review_actions.take allows: on no one else's screen (free, or only lined up)."""
     return (
         has_role(current(), "reviewer")
         and item.status == "needs_review"
-        and (holder in (None, "you") or item.lease_started_at is None)
+        and (holder is None or mine or item.lease_started_at is None)
     )
 
 
