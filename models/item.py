@@ -56,6 +56,17 @@ class Item(Base):
             postgresql_where=text("decided_at IS NOT NULL"),
             sqlite_where=text("decided_at IS NOT NULL"),
         ),
+        # The same, filtered by the label they ended with (migration 0019).
+        Index(
+            "ix_items_queue_final_label",
+            "queue_id",
+            "status",
+            "final_label",
+            "decided_at",
+            "id",
+            postgresql_where=text("decided_at IS NOT NULL"),
+            sqlite_where=text("decided_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -17,14 +17,26 @@ go to PostgreSQL as one statement.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Integer, Row, Select, bindparam, or_, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    bindparam,
+    exists,
+    null,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy.orm import Session, aliased
 
-from models import Item, Queue, User
+from models import Item, Queue, Review, User
 from review.services.counting import CappedCounts, Count
 from review.services.errors import ValidationFailed
 from review.services.statements import built_once
@@ -53,6 +65,8 @@ AGES: dict[str, tuple[timedelta | None, timedelta | None]] = {
     "gt24h": (None, timedelta(hours=24)),
     "gt7d": (None, timedelta(days=7)),
 }
+# How a person's decision went, as Review.action records it: kept the AI's label or not.
+OUTCOMES = {"agreed": "approved", "overridden": "overridden"}
 PREVIEW_CHARS = 140
 # The ai_status of items that have no recommendation (models/item.py AI_STATUSES but "ok").
 NO_AI_STATUSES = ("none", "unavailable", "budget_exhausted")
@@ -67,6 +81,11 @@ class QueueFilters:
     min_priority: int | None = None
     no_recommendation: bool = False
     ai_unavailable: bool = False
+    # Decided items only (see _for_status): the label they ended with, and for items a
+    # person decided, how the decision went and who made it (a user id).
+    final_label: str | None = None
+    outcome: str | None = None
+    decided_by: int | None = None
     sort: str = "priority"
 
     @property
@@ -83,6 +102,9 @@ class QueueFilters:
             "min_priority": str(self.min_priority) if self.min_priority is not None else None,
             "no_rec": "1" if self.no_recommendation else None,
             "ai_unavailable": "1" if self.ai_unavailable else None,
+            "final_label": self.final_label,
+            "outcome": self.outcome,
+            "decided_by": str(self.decided_by) if self.decided_by is not None else None,
             "sort": self.sort if self.sort != self.default_sort else None,
         }
         return {key: value for key, value in params.items() if value is not None}
@@ -106,15 +128,28 @@ def _choice(args: Any, name: str, choices: Any, errors: dict[str, str]) -> str |
     return value
 
 
-def parse_filters(args: Any, queue: Queue) -> QueueFilters:
-    """Read filters from query parameters; raise ValidationFailed naming each bad one."""
+def _whole_number(args: Any, name: str, errors: dict[str, str], message: str) -> int | None:
+    raw = args.get(name)
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        errors[name] = message
+        return None
+
+
+def parse_filters(args: Any, queue: Queue, deciders: Collection[int] | None = None) -> QueueFilters:
+    """Read filters from query parameters; raise ValidationFailed naming each bad one.
+
+    `deciders`: the user ids "decided by" may name (the page's choices); None to accept
+    any id (an id nobody has matches no item)."""
     errors: dict[str, str] = {}
-    min_priority = None
-    if raw := args.get("min_priority"):
-        try:
-            min_priority = int(raw)
-        except ValueError:
-            errors["min_priority"] = "must be a whole number"
+    min_priority = _whole_number(args, "min_priority", errors, "must be a whole number")
+    decided_by = _whole_number(args, "decided_by", errors, "choose a person from the list")
+    if decided_by is not None and deciders is not None and decided_by not in deciders:
+        errors["decided_by"] = "choose a person from the list"
+    all_labels = [*queue.labels, *(queue.retired_labels or [])]
     status = _choice(args, "status", STATUSES, errors) or "needs_review"
     sort = _choice(args, "sort", SORTS, errors) or default_sort(status)
     if sort == "decided" and status not in DECIDED_STATUSES:
@@ -129,8 +164,12 @@ def parse_filters(args: Any, queue: Queue) -> QueueFilters:
         min_priority=min_priority,
         no_recommendation=args.get("no_rec") == "1",
         ai_unavailable=args.get("ai_unavailable") == "1",
+        final_label=_choice(args, "final_label", all_labels, errors),
+        outcome=_choice(args, "outcome", OUTCOMES, errors),
+        decided_by=decided_by,
         sort=sort,
     )
+    filters = _for_status(filters)
     if filters.no_recommendation and (filters.label or filters.band):
         errors["no_rec"] = "cannot be combined with a label or confidence filter"
     if filters.no_recommendation and filters.sort == "confidence":
@@ -138,6 +177,36 @@ def parse_filters(args: Any, queue: Queue) -> QueueFilters:
     if errors:
         raise ValidationFailed("invalid filters", errors)
     return filters
+
+
+def _for_status(filters: QueueFilters) -> QueueFilters:
+    """The filters without those that do not apply to the status: what the items ended
+    with (final label) to waiting items, and how a person decided to items a person did
+    not decide. One form holds them all, so they are left over, not mistakes."""
+    if filters.status not in DECIDED_STATUSES:
+        return replace(filters, final_label=None, outcome=None, decided_by=None)
+    if filters.status != "decided":
+        return replace(filters, outcome=None, decided_by=None)
+    return filters
+
+
+class Decider(NamedTuple):
+    id: int
+    name: str
+
+
+def deciders(session: Session) -> list[Decider]:
+    """The people the "decided by" filter offers: whoever may decide (reviewers and
+    admins) and whoever has decided something (a role can change; decisions stay). The
+    second is one probe of ix_reviews_reviewer_decided per user."""
+    has_decided = exists().where(Review.reviewer_id == User.id)
+    rows = session.execute(
+        select(User.id, User.display_name, User.email).where(
+            or_(User.role.in_(("reviewer", "admin")), has_decided)
+        )
+    )
+    people = [Decider(user_id, display_name or email) for user_id, display_name, email in rows]
+    return sorted(people, key=lambda person: (person.name.casefold(), person.id))
 
 
 class _Shape(NamedTuple):
@@ -151,6 +220,11 @@ class _Shape(NamedTuple):
     min_priority: bool
     no_recommendation: bool
     ai_unavailable: bool
+    final_label: bool
+    outcome: str | None
+    decided_by: bool
+    # The list shows who decided each item (status "decided"): a join for those pages only.
+    deciders: bool
 
 
 def _shape(filters: QueueFilters) -> _Shape:
@@ -163,6 +237,10 @@ def _shape(filters: QueueFilters) -> _Shape:
         min_priority=filters.min_priority is not None,
         no_recommendation=filters.no_recommendation,
         ai_unavailable=filters.ai_unavailable,
+        final_label=filters.final_label is not None,
+        outcome=filters.outcome,
+        decided_by=filters.decided_by is not None,
+        deciders=filters.status == "decided",
     )
 
 
@@ -181,6 +259,10 @@ def _params(queue: Queue, filters: QueueFilters, now: datetime) -> dict[str, Any
             params["b_created_before"] = now - older
     if filters.min_priority is not None:
         params["b_min_priority"] = filters.min_priority
+    if filters.final_label is not None:
+        params["b_final_label"] = filters.final_label
+    if filters.decided_by is not None:
+        params["b_decided_by"] = filters.decided_by
     return params
 
 
@@ -204,6 +286,18 @@ def _conditions(shape: _Shape) -> list[ColumnElement[bool]]:
         conditions.append(or_(Item.ai_status.is_(None), Item.ai_status.in_(NO_AI_STATUSES)))
     if shape.ai_unavailable:
         conditions.append(Item.ai_status == "unavailable")
+    if shape.final_label:
+        conditions.append(Item.final_label == bindparam("b_final_label"))
+    if shape.outcome or shape.decided_by:
+        # Asked of the item's one review (unique item_id), per item the sort walks to;
+        # an alias of its own, as the decided list also joins reviews for the decider.
+        review = aliased(Review, name="decision")
+        decision = [review.item_id == Item.id]
+        if shape.outcome:
+            decision.append(review.action == OUTCOMES[shape.outcome])
+        if shape.decided_by:
+            decision.append(review.reviewer_id == bindparam("b_decided_by"))
+        conditions.append(exists().where(*decision))
     return conditions
 
 
@@ -223,8 +317,11 @@ class ListedItem(NamedTuple):
     decided_at: datetime | None
 
 
-# A page's columns: the item's shown ones, then what the preview and the lease need, and
-# the lease holder's names (users outer-joined, so the page needs no second query).
+# Who decided a decided item: the reviewer of its review.
+_Decider = aliased(User, name="decider")
+# A page's columns: the item's shown ones, then what the preview and the lease need, the
+# lease holder's names and the decider's (users outer-joined, so the page needs no second
+# query; the decider's are NULL but on pages of items a person decided).
 _LISTED = (
     *(getattr(Item, name) for name in ListedItem._fields),
     Item.payload,
@@ -237,12 +334,16 @@ _LISTED = (
 
 
 def _listing(shape: _Shape) -> Select[*tuple[Any, ...]]:
-    return (
-        select(*_LISTED)
-        .outerjoin(User, User.id == Item.leased_by_id)
-        .where(*_conditions(shape))
-        .limit(bindparam("b_limit", type_=Integer))
-    )
+    query = select(*_LISTED).outerjoin(User, User.id == Item.leased_by_id)
+    if shape.deciders:
+        query = (
+            query.add_columns(_Decider.display_name, _Decider.email)
+            .outerjoin(Review, Review.item_id == Item.id)
+            .outerjoin(_Decider, _Decider.id == Review.reviewer_id)
+        )
+    else:
+        query = query.add_columns(null().label("decider_name"), null().label("decider_email"))
+    return query.where(*_conditions(shape)).limit(bindparam("b_limit", type_=Integer))
 
 
 @built_once
@@ -333,6 +434,8 @@ class QueueRow:
     leased_by: str | None
     # Leased as the holder's next item (prefetched), not yet on their screen.
     lined_up: bool = False
+    # Who decided it, for items a person decided.
+    decided_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -404,11 +507,13 @@ def queue_page(
 
 
 def _queue_row(row: Row[*tuple[Any, ...]], now: datetime) -> QueueRow:
-    *shown, payload, leased_by_id, lease_expires_at, lease_started_at, display_name, email = row
+    *shown, payload, leased_by_id, lease_expires_at, lease_started_at = row[:-4]
+    display_name, email, decider_name, decider_email = row[-4:]
     leased = leased_by_id is not None and lease_expires_at is not None and lease_expires_at >= now
     holder = (display_name or email or "a reviewer") if leased else None
     lined_up = leased and lease_started_at is None
-    return QueueRow(ListedItem(*shown), preview_text(payload), holder, lined_up)
+    decider = (decider_name or decider_email) or None
+    return QueueRow(ListedItem(*shown), preview_text(payload), holder, lined_up, decider)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.test_review_keyboard import log_in, wait_for_item
+from tests.services.test_reviewing import claim, decide
 from tests.web.ui_helpers import add_items, reviewer_in
 
 pytestmark = pytest.mark.browser
@@ -55,3 +56,29 @@ def test_an_item_opened_from_the_list_is_reviewed_then_found_among_the_decided(
     assert "pick@example.com" in page.inner_text("#item-decision")
     page.goto(f"{live_server}/queues/support?status=decided")
     assert page.inner_text("tbody th") == "item-3"
+
+
+def test_decided_items_are_narrowed_to_one_reviewers_overrides(app, factory, live_server, browser):
+    support = factory.queue("support")
+    add_items(app, "support", 3)
+    ada = reviewer_in(factory, support, email="ada@example.com")
+    ben = reviewer_in(factory, support, email="ben@example.com")
+    override = {"action": "override", "label": "escalate", "reason_code": "wrong_label"}
+    for person, data in ((ada, {"action": "approve"}), (ada, override), (ben, override)):
+        decide(app, claim(app, "support", person.id), person.id, data)
+    page = browser.new_page()
+    log_in(page, live_server, "ada@example.com")
+    page.goto(f"{live_server}/queues/support")
+
+    page.select_option("#f-status", "decided")
+    page.select_option("#f-outcome", "overridden")
+    page.select_option("#f-decided-by", label="ada@example.com")
+    # The sort is left as the waiting items had it: decided items come latest first.
+    assert page.eval_on_selector("#f-sort", "e => e.value") == ""
+    page.click("text=Apply")
+    page.wait_for_selector('#queue-counts [data-count="matching"] >> text="1"')
+    assert page.inner_text("tbody th") == "item-2"
+    assert page.inner_text("tbody tr td:last-child") == "ada@example.com"
+    # The form keeps what was chosen.
+    assert page.eval_on_selector("#f-outcome", "e => e.value") == "overridden"
+    assert page.eval_on_selector("#f-decided-by", "e => e.value") == str(ada.id)

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import update
 from werkzeug.datastructures import MultiDict
 
-from models import Item, Recommendation, Review
+from models import Item, Recommendation, Review, User
 from models.base import utcnow
 from review.db import db_session
 from review.services import queue_views, queues, reviewer_stats
@@ -225,3 +225,99 @@ def test_decided_items_come_latest_decision_first_page_by_page(app, mixed_queue)
     ]
     # Back to waiting items with the decided sort still in the form: their own default.
     assert page(app, "q", {"sort": "decided"})[0] == ["n-1", "n-2"]
+
+
+def test_decided_items_filter_by_final_label_outcome_and_reviewer(app, factory, mixed_queue):
+    """Real decisions by two people: each filter narrows the list and the matching count
+    alike, and the list names who decided each item."""
+    alice = factory.user(email="alice@example.com")
+    bob = factory.user(email="bob@example.com")
+    # Claimed in priority order: r-2 (AI: approve), r-4 (AI: reject), r-1 (AI: reject).
+    # Alice approves one and overrides one to "escalate"; Bob overrides one to "approve".
+    plan = [
+        (alice, {"action": "approve"}),
+        (alice, {"action": "override", "label": "escalate", "reason_code": "wrong_label"}),
+        (bob, {"action": "override", "label": "approve", "reason_code": "missing_context"}),
+    ]
+    names = {item_id: name for name, item_id in ids_of(app, "q").items()}
+    kept, corrected, bobs = [], [], []
+    for person, data in plan:
+        item_id = claim(app, "q", person.id)
+        decide(app, item_id, person.id, data)
+        (bobs if person is bob else corrected if data["action"] == "override" else kept).append(
+            names[item_id]
+        )
+    assert (kept, corrected, bobs) == (["r-2"], ["r-4"], ["r-1"])
+
+    def listed(args):
+        with app.app_context():
+            session = db_session()
+            queue = queues.get_queue(session, "q")
+            people = {person.id for person in queue_views.deciders(session)}
+            filters = queue_views.parse_filters(MultiDict(args), queue, people)
+            rows = queue_views.queue_page(session, queue, filters, None, utcnow()).rows
+            counts = queue_views.queue_counts(session, queue, filters, utcnow())
+            assert counts.matching == Count(len(rows))
+            return {row.item.external_id: row.decided_by for row in rows}
+
+    assert listed({"status": "decided"}) == {
+        "r-2": "alice@example.com",
+        "r-4": "alice@example.com",
+        "r-1": "bob@example.com",
+    }
+    alices = {"status": "decided", "decided_by": str(alice.id)}
+    assert set(listed(alices)) == {"r-2", "r-4"}
+    assert set(listed({**alices, "outcome": "overridden"})) == {"r-4"}
+    assert set(listed({**alices, "outcome": "agreed"})) == {"r-2"}
+    assert set(listed({"status": "decided", "outcome": "overridden"})) == {"r-4", "r-1"}
+    assert set(listed({"status": "decided", "final_label": "approve"})) == {"r-2", "r-1"}
+    assert set(listed({**alices, "final_label": "approve"})) == {"r-2"}
+    assert listed({**alices, "final_label": "reject"}) == {}
+
+
+def test_decided_filters_left_in_the_form_do_not_narrow_waiting_items(app, factory, mixed_queue):
+    alice = factory.user()
+    with app.app_context():
+        session = db_session()
+        queue = queues.get_queue(session, "q")
+        args = {"final_label": "reject", "outcome": "overridden", "decided_by": str(alice.id)}
+        waiting = queue_views.parse_filters(MultiDict(args), queue)
+        auto = queue_views.parse_filters(MultiDict({**args, "status": "auto_approved"}), queue)
+    assert (waiting.final_label, waiting.outcome, waiting.decided_by) == (None, None, None)
+    assert waiting.as_params() == {}
+    # The policy decides auto-approved items: their final label applies, who and how not.
+    assert (auto.final_label, auto.outcome, auto.decided_by) == ("reject", None, None)
+    assert len(page(app, "q", args)[0]) == 7
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ({"status": "decided", "final_label": "maybe"}, "final_label"),
+        ({"status": "decided", "outcome": "unsure"}, "outcome"),
+        ({"status": "decided", "decided_by": "alice"}, "decided_by"),
+        ({"status": "decided", "decided_by": "99999"}, "decided_by"),
+    ],
+)
+def test_bad_decided_filters_name_the_field(app, factory, args, field):
+    queue = factory.queue("q")
+    reviewer = factory.user()
+    with pytest.raises(ValidationFailed) as error:
+        queue_views.parse_filters(MultiDict(args), queue, {reviewer.id})
+    assert field in error.value.fields
+
+
+def test_deciders_are_who_may_decide_and_who_did(app, factory, mixed_queue):
+    factory.user(email="rita@example.com")
+    factory.user(role="policy_owner", email="paula@example.com")
+    moved_on = factory.user(email="mo@example.com")
+    item_id = claim(app, "q", moved_on.id)
+    decide(app, item_id, moved_on.id, {"action": "approve"})
+    with app.app_context():
+        session = db_session()
+        user = session.get(User, moved_on.id)
+        user.role = "policy_owner"  # promoted since: their decisions can still be found
+        session.commit()
+        names = [person.name for person in queue_views.deciders(session)]
+    # Not the policy owner, who never decided anything.
+    assert names == ["mo@example.com", "rita@example.com"]

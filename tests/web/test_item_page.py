@@ -154,6 +154,54 @@ def test_decided_items_can_be_browsed_and_say_who_decided(app, client, factory):
     assert "cannot be reviewed now: already decided by grace@example.com" in followed
 
 
+def test_decided_items_are_filtered_by_who_decided_and_how(app, client, factory):
+    support = factory.queue("support")
+    add_items(app, "support", 3)
+    grace = reviewer_in(factory, support, email="grace@example.com")
+    other = app.test_client()
+    login(other, reviewer_in(factory, support, email="hal@example.com").email)
+    login(client, grace.email)
+    review = client.get("/queues/support/review")
+    graces_item, graces_id = shown_item(review.text)
+    client.post(
+        f"/queues/support/items/{graces_item}/decision",
+        data={"action": "override", "label": "reject", "reason_code": "missing_context"},
+        headers=htmx_headers(csrf_from(review.text)),
+    )
+    hals_review = other.get("/queues/support/review")
+    hals_item, hals_id = shown_item(hals_review.text)
+    other.post(
+        f"/queues/support/items/{hals_item}/decision",
+        data={"action": "approve"},
+        headers=htmx_headers(csrf_from(hals_review.text)),
+    )
+
+    everyone = client.get("/queues/support?status=decided").text
+    assert '<th scope="col">Decided by</th>' in everyone
+    assert "<td>grace@example.com</td>" in everyone and "<td>hal@example.com</td>" in everyone
+    # The form offers the people who may decide, and keeps the choice made.
+    assert f'<option value="{grace.id}">grace@example.com</option>' in everyone
+    graces = client.get(f"/queues/support?status=decided&decided_by={grace.id}").text
+    assert f'<option value="{grace.id}" selected>grace@example.com</option>' in graces
+    assert f">{graces_id}</a>" in graces and f">{hals_id}</a>" not in graces
+    overridden = client.get("/queues/support?status=decided&outcome=overridden").text
+    assert f">{graces_id}</a>" in overridden and f">{hals_id}</a>" not in overridden
+    approved = client.get("/queues/support?status=decided&final_label=approve").text
+    assert f">{hals_id}</a>" in approved and f">{graces_id}</a>" not in approved
+    # The live counts count what the list shows.
+    counts = client.get(f"/queues/support/counts?status=decided&decided_by={grace.id}").text
+    assert 'data-count="matching">1<' in counts
+
+    # Someone who is not offered: an error next to the field, and the unfiltered list.
+    unknown = client.get("/queues/support?status=decided&decided_by=424242")
+    assert unknown.status_code == 400
+    assert '<p class="field-error" id="f-decided-by-error">choose a person from the list</p>' in (
+        unknown.text
+    )
+    garbage = client.get("/queues/support?status=decided&outcome=%3Cscript%3E")
+    assert garbage.status_code == 400 and "<script>" not in garbage.text
+
+
 def test_policy_owners_may_look_but_not_take(app, client, factory):
     support = factory.queue("support")
     add_items(app, "support", 1)

@@ -26,6 +26,8 @@ STATUS_NAMES = {
     "decided": "decided by a person",
     "auto_approved": "auto-approved",
 }
+# The outcome filter's choices (queue_views.OUTCOMES), as the page names them.
+OUTCOME_NAMES = {"agreed": "kept the AI's label", "overridden": "overrode the AI"}
 # How often the counts and the banner refresh themselves (seconds).
 COUNTS_EVERY = 10
 STATUS_EVERY = 30
@@ -63,8 +65,9 @@ def render_items(
     with the "Go to item" field and why nothing was found."""
     session = db_session()
     errors: dict[str, str] = {}
+    deciders = queue_views.deciders(session)
     try:
-        filters = queue_views.parse_filters(request.args, queue)
+        filters = queue_views.parse_filters(request.args, queue, {person.id for person in deciders})
         page = queue_views.queue_page(session, queue, filters, request.args.get("after"), utcnow())
     except ValidationFailed as exc:
         errors = exc.fields
@@ -81,6 +84,9 @@ def render_items(
         ages=queue_views.AGES,
         statuses=queue_views.STATUSES,
         status_names=STATUS_NAMES,
+        outcomes=OUTCOME_NAMES,
+        deciders=deciders,
+        all_labels=[*queue.labels, *queue.retired_labels],
         counts_every=COUNTS_EVERY,
         now=utcnow(),
         find=find,
