@@ -186,6 +186,7 @@ RULES: dict[str, Rule] = {
     ),
     "GET /api/v1/queues/<slug>/whatif": api("policy_owner", scope="read", queue=DENIED),
     "POST /api/v1/queues/<slug>/items": api("policy_owner", scope="ingest", queue=DENIED),
+    "GET /api/v1/queues/<slug>/decisions": api(scope="read", queue=DENIED),
     "GET /api/v1/items/<item_id>": api(scope="read", queue=HIDDEN),
     "POST /api/v1/items/<item_id>/decision": api("reviewer", scope="decide", queue=HIDDEN),
     "GET /api/v1/queues/<slug>/export.jsonl": api("ml", scope="export"),

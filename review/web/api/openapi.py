@@ -263,6 +263,43 @@ SCHEMAS: dict[str, Schema] = {
             )
         ),
     ),
+    "Decision": obj(
+        ["cursor", "item_id", "external_id", "final_label", "action", "decided_by", "decided_at"],
+        cursor={"type": "string", "description": "pass as `after` to continue after this one"},
+        queue=STRING,
+        item_id=INTEGER,
+        external_id=STRING,
+        final_label=STRING,
+        action={"type": "string", "enum": ["auto_approved", "approved", "overridden"]},
+        decided_by={"type": "string", "enum": ["policy", "reviewer"]},
+        reviewer_id=nullable(
+            {"type": "string", "description": "a pseudonym, as in webhooks and datasets"}
+        ),
+        reason_code=nullable(STRING),
+        ai_label=nullable(STRING),
+        ai_confidence=nullable(UNIT),
+        ai_model=nullable(STRING),
+        policy_version=nullable(INTEGER),
+        decided_at=TIME,
+    ),
+    "DecisionFeed": obj(
+        ["decisions", "cursor", "has_more", "settled_before"],
+        decisions={"type": "array", "items": ref("Decision")},
+        cursor=nullable(
+            {
+                "type": "string",
+                "description": "keep it and ask again with it as `after`; the one given "
+                "when nothing new has settled, null before the queue's first decision",
+            }
+        ),
+        has_more={"type": "boolean", "description": "more settled decisions wait: ask again"},
+        settled_before={
+            "type": "string",
+            "format": "date-time",
+            "description": "decisions made before this are final and listed in order; "
+            "newer ones (a minute at most) come on a later call",
+        },
+    ),
     "DecisionInput": obj(
         ["action"],
         action={"type": "string", "enum": ["approve", "override"]},
@@ -517,6 +554,25 @@ def _paths() -> dict[str, Schema]:
                 },
                 errors=(409, 422),
                 body=_body("IngestInput"),
+                tag="items",
+            ),
+        },
+        "/queues/{slug}/decisions": {
+            "parameters": [SLUG],
+            "get": _op(
+                "Final decisions, oldest first, after a cursor (for polling)",
+                {"200": _json("a page of decisions", "DecisionFeed")},
+                errors=(422,),
+                parameters=[
+                    _param("after", "query", STRING, False, "the cursor of the last page"),
+                    _param(
+                        "limit",
+                        "query",
+                        {"type": "integer", "minimum": 1, "maximum": 1000},
+                        False,
+                        "decisions per page (100 unless given)",
+                    ),
+                ],
                 tag="items",
             ),
         },

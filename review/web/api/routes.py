@@ -6,15 +6,17 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, stream_with_context, url_for
+from flask import Response, current_app, request, stream_with_context, url_for
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import Queue
+from models.base import utcnow
 from review.db import db_session, get_database
 from review.redis_conn import get_rq_queue
 from review.services import (
     audit,
+    decision_feed,
     exports,
     ingest,
     items,
@@ -184,6 +186,25 @@ def decide(item_id: str) -> dict[str, Any]:
     review = reviewing.decide(session, found, current_api_user(), json_body())
     session.commit()
     return items.item_as_dict(items.get_item(session, review.item_id))
+
+
+@bp.get("/queues/<slug>/decisions")
+@token_required(scope="read")
+def list_decisions(slug: str) -> dict[str, Any]:
+    """The queue's final decisions, oldest first, after the `after` cursor: for systems
+    that poll (services/decision_feed.py says when a decision is listed)."""
+    session = db_session()
+    queue = _find_queue(session, slug)
+    limit = decision_feed.parse_limit(request.args.get("limit"))
+    page = decision_feed.decisions_page(
+        session, queue, request.args.get("after"), limit, utcnow(), current_app.config["SECRET_KEY"]
+    )
+    return {
+        "decisions": page.decisions,
+        "cursor": page.cursor,
+        "has_more": page.has_more,
+        "settled_before": page.settled_before.isoformat(),
+    }
 
 
 # --- exports ------------------------------------------------------------------------
