@@ -67,6 +67,16 @@ class Item(Base):
             postgresql_where=text("decided_at IS NOT NULL"),
             sqlite_where=text("decided_at IS NOT NULL"),
         ),
+        # The words of the payload's values, for the queue page's search (PostgreSQL only,
+        # migration 0020; the expression is services/payload_search.py's).
+        Index(
+            "ix_items_payload_words",
+            text(
+                "json_to_tsvector('simple'::regconfig, payload, "
+                "'[\"string\", \"numeric\"]'::jsonb)"
+            ),
+            postgresql_using="gin",
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -15,6 +15,8 @@ from sqlalchemy.engine.interfaces import DBAPIConnection, DBAPICursor, Execution
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from review.services.payload_search import register_sqlite_function
+
 
 def make_engine(url: str) -> Engine:
     """An engine tuned for the backend: SQLite gets WAL, foreign keys and a busy timeout."""
@@ -30,6 +32,7 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            register_sqlite_function(dbapi_connection)  # payload search (services/payload_search)
 
         return engine
     engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

@@ -321,3 +321,77 @@ def test_deciders_are_who_may_decide_and_who_did(app, factory, mixed_queue):
         names = [person.name for person in queue_views.deciders(session)]
     # Not the policy owner, who never decided anything.
     assert names == ["mo@example.com", "rita@example.com"]
+
+
+@pytest.fixture
+def worded_queue(app, factory):
+    """Items whose payloads say different things, in strings and numbers at any depth."""
+    factory.queue("q")
+    payloads = {
+        "chargeback": {"text": "Customer filed a chargeback for order A-17", "amount": 42.5},
+        "refunded": {"text": "Refunded twice, wants the second one back", "tier": "pro"},
+        "nested": {"thread": [{"from": "Maria", "body": "My refund never arrived"}]},
+        "keys-only": {"refund": "no", "note": "nothing to see"},
+    }
+    for name, payload in payloads.items():
+        add_items(app, "q", 1, payload=payload, prefix=name)
+    set_values(
+        app, Item, Item.id, {ids: {"ai_label": "reject"} for ids in [ids_of(app, "q")["nested-1"]]}
+    )
+
+
+def search(app, q, **args):
+    found = set(page(app, "q", {"q": q, **args})[0])
+    with app.app_context():
+        session = db_session()
+        queue = queues.get_queue(session, "q")
+        filters = queue_views.parse_filters(MultiDict({"q": q, **args}), queue)
+        counts = queue_views.queue_counts(session, queue, filters, utcnow())
+    assert counts.matching == Count(len(found))
+    return found
+
+
+@pytest.mark.parametrize("few_matches", [2_000, 0], ids=["matches-first", "walk"])
+def test_search_finds_words_of_the_payloads_values(
+    app, worded_queue, database_url, monkeypatch, few_matches
+):
+    # Both ways to a page: the matches looked up first, or the page's index walked.
+    monkeypatch.setattr(queue_views, "FEW_MATCHES", few_matches)
+    # A whole word, at any depth, in any case; never a key.
+    assert search(app, "refund") == {"nested-1"}
+    assert search(app, "refunded") == {"refunded-1"}
+    assert search(app, "MARIA") == {"nested-1"}
+    assert search(app, "chargeback A-17") == {"chargeback-1"}
+    # Every word must appear; a -word must not.
+    assert search(app, "refund arrived") == {"nested-1"}
+    assert search(app, "refund -maria") == set()
+    assert search(app, "twice -maria") == {"refunded-1"}
+    # Numbers are values too.
+    assert search(app, "42.5") == {"chargeback-1"}
+    assert search(app, "nothing") == {"keys-only-1"}
+    assert search(app, "zebra") == set()
+    # With the other filters.
+    assert search(app, "refund", label="reject") == {"nested-1"}
+    assert search(app, "refunded", label="reject") == set()
+    if database_url.startswith("postgresql"):
+        # PostgreSQL reads phrases and alternatives as a search engine does.
+        assert search(app, '"second one"') == {"refunded-1"}
+        assert search(app, '"one second"') == set()
+        assert search(app, "maria or chargeback") == {"nested-1", "chargeback-1"}
+
+
+@pytest.mark.parametrize(
+    ("q", "message"),
+    [("x" * 201, "search for at most 200 characters"), ("-- !!", "type a word or a number")],
+)
+def test_a_search_without_words_or_too_long_is_refused(app, factory, q, message):
+    queue = factory.queue("q")
+    with pytest.raises(ValidationFailed) as error:
+        queue_views.parse_filters(MultiDict({"q": q}), queue)
+    assert error.value.fields == {"q": message}
+
+
+def test_hostile_searches_are_only_words(app, worded_queue):
+    for q in ("'; DROP TABLE items; --", "a:* | b", "x\\", "%_%z", "'\"'\"x", "!(x) & y:A"):
+        assert search(app, q) == set(), q
+    assert ids_of(app, "q")  # still there

@@ -351,3 +351,33 @@ def test_hostile_payloads_render_escaped_and_can_still_be_decided(app, client, f
     assert response.status_code == 200
     assert "<script>alert" not in response.text
     assert len(reviews(app)) == 1
+
+
+def test_the_queue_is_searched_by_the_words_of_its_items(app, client, factory, monkeypatch):
+    support = factory.queue("support")
+    add_items(app, "support", 3, payload={"text": "Printer jams on page two"}, prefix="jam")
+    add_items(app, "support", 2, payload={"text": "Invoice shows the wrong VAT"}, prefix="vat")
+    login(client, reviewer_in(factory, support).email)
+    monkeypatch.setattr("review.services.queue_views.PAGE_SIZE", 2)
+
+    found = client.get("/queues/support?q=printer+jams")
+    assert found.status_code == 200
+    assert 'name="q" value="printer jams"' in found.text
+    assert ">jam-1</a>" in found.text and ">jam-2</a>" in found.text
+    assert ">vat-1</a>" not in found.text
+    # The next page keeps the search.
+    next_page = re.search(r'rel="next" href="([^"]+)"', found.text).group(1)
+    assert "q=printer+jams" in next_page.replace("&amp;", "&")
+    rest = client.get(next_page.replace("&amp;", "&")).text
+    assert ">jam-3</a>" in rest and ">vat-1</a>" not in rest
+    counts = client.get("/queues/support/counts?q=printer+jams").text
+    assert 'data-count="matching">3<' in counts
+    assert ">vat-2</a>" in client.get("/queues/support?q=VAT").text
+
+    # Nothing to look for: the error next to the field, and the unfiltered list.
+    empty = client.get("/queues/support?q=%3C%3E%21")
+    assert empty.status_code == 400
+    assert '<p class="field-error" id="f-search-error">type a word or a number</p>' in empty.text
+    hostile = client.get("/queues/support?q=%3Cscript%3Ealert(1)%3C/script%3E")
+    assert hostile.status_code == 200 and "<script>alert(1)" not in hostile.text
+    assert "No items match these filters." in hostile.text
