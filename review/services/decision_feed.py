@@ -27,10 +27,11 @@ from typing import Any
 from sqlalchemy import Integer, Select, bindparam, select, tuple_
 from sqlalchemy.orm import Session
 
-from models import Item, PolicyVersion, Queue, Recommendation, Review, RoutingRecord
+from models import Item, Queue, Recommendation, Review
 from review.domain.datasets import reviewer_pseudonym
 from review.services.errors import ValidationFailed
 from review.services.review_actions import UNDO_SECONDS
+from review.services.routing import latest_policy_version
 from review.services.statements import built_once
 
 SETTLE_SECONDS = 60
@@ -87,15 +88,7 @@ def _cursor_of(decided_at: datetime, item_id: int) -> str:
 def _page_statement(after: bool) -> Select[*tuple[Any, ...]]:
     """One status's settled decisions after the cursor, oldest first, with what a
     consumer needs to act on them (the policy version of the item's latest routing)."""
-    policy_version = (
-        select(PolicyVersion.version)
-        .join(RoutingRecord, RoutingRecord.policy_version_id == PolicyVersion.id)
-        .where(RoutingRecord.item_id == Item.id)
-        .order_by(RoutingRecord.id.desc())
-        .limit(1)
-        .scalar_subquery()
-        .label("policy_version")
-    )
+    policy_version = latest_policy_version().label("policy_version")
     query = (
         select(
             Item.id,

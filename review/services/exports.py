@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Item, PolicyVersion, Queue, Recommendation, Review, RoutingRecord, User
+from models import Item, Queue, Recommendation, Review, User
+from review.services.routing import latest_policy_version
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -21,15 +22,7 @@ def iter_decision_rows(
 ) -> Generator[dict[str, Any], None, None]:
     """Yield one dict per human decision in the queue, oldest decision first, streaming."""
     # The policy version that routed the item is the one on its latest routing record.
-    policy_version = (
-        select(PolicyVersion.version)
-        .join(RoutingRecord, RoutingRecord.policy_version_id == PolicyVersion.id)
-        .where(RoutingRecord.item_id == Item.id)
-        .order_by(RoutingRecord.id.desc())
-        .limit(1)
-        .correlate(Item)
-        .scalar_subquery()
-    )
+    policy_version = latest_policy_version()
     query = (
         select(
             Item.id,

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import ScalarSelect, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import Item, PolicyVersion, Queue, Recommendation, RoutingRecord
@@ -290,3 +290,18 @@ def reviewer_facing_reason(record: RoutingRecord) -> str:
     if record.route == "review":
         return "sent to review by the policy"
     return record.reason
+
+
+def latest_policy_version() -> ScalarSelect[int]:
+    """SQL, correlated to the enclosing query's Item: the version of the policy behind the
+    item's latest routing record (the route in force). For exports and the decisions feed,
+    which read it for many items in one query."""
+    return (
+        select(PolicyVersion.version)
+        .join(RoutingRecord, RoutingRecord.policy_version_id == PolicyVersion.id)
+        .where(RoutingRecord.item_id == Item.id)
+        .order_by(RoutingRecord.id.desc())
+        .limit(1)
+        .correlate(Item)
+        .scalar_subquery()
+    )
