@@ -1,4 +1,5 @@
-"""The queue page: filtered, sorted, keyset-paginated lists of waiting items, and live counts.
+"""The queue page: filtered, sorted, keyset-paginated lists of a queue's items (waiting by
+default; decided ones too), and live counts.
 
 Built to stay fast at a million items: every sort walks an index in order and stops after
 one page (keyset pagination, never OFFSET), and counts are exact only up to a cap
@@ -6,7 +7,10 @@ one page (keyset pagination, never OFFSET), and counts are exact only up to a ca
 read the items' own copies of them (Item.ai_label, ai_confidence), so no query joins the
 recommendations. Sorting by priority walks one priority at a time, because "priority DESC,
 id ASC" in one query cannot be read from one ascending index without sorting a whole
-priority group.
+priority group. Decided items are filtered by their final label (an index of its own),
+and by how and by whom they were decided (asked of each item's one review as the walk
+passes it). A search by the payload's words (services/payload_search.py) either walks the
+page's index like any filter or, when it has few matches, finds them first (_few_matches).
 
 The statements are built once per filter shape (which filters are set, not their values:
 those are bound parameters) and read plain rows, not ORM objects: building the statements
