@@ -20,8 +20,9 @@ the queue.
 from __future__ import annotations
 
 import heapq
+import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, Select, bindparam, select, tuple_
@@ -54,20 +55,53 @@ class FeedPage:
     settled_before: datetime
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR = re.compile(r"([0-9]{1,20})-([0-9]{1,19})")
+
+
+def _cursor_error() -> ValidationFailed:
+    return ValidationFailed(
+        "invalid cursor", {"after": "must be a cursor this endpoint returned for this queue"}
+    )
+
+
 def parse_cursor(raw: str | None) -> tuple[datetime, int] | None:
-    """A cursor is "<decision time, ISO 8601>_<item id>" of a listed decision."""
+    """A cursor is "<decision time in µs since 1970>-<item id>" of a listed decision:
+    digits and a dash, so that it goes into a URL as it is (an ISO time's "+" arrived as a
+    space when a caller pasted it in unencoded). Exact to the microsecond, as stored."""
     if not raw:
         return None
-    when, _, item_id = raw.rpartition("_")
+    match = _CURSOR.fullmatch(raw)
+    if match is None:
+        raise _cursor_error()
     try:
-        decided_at, number = datetime.fromisoformat(when), int(item_id)
-    except ValueError:
-        decided_at, number = None, 0
-    if decided_at is None or decided_at.tzinfo is None or number <= 0:
-        raise ValidationFailed(
-            "invalid cursor", {"after": "must be a cursor returned by this endpoint"}
+        decided_at = _EPOCH + timedelta(microseconds=int(match.group(1)))
+    except OverflowError:
+        raise _cursor_error() from None
+    return decided_at, int(match.group(2))
+
+
+def _cursor_of(decided_at: datetime, item_id: int) -> str:
+    micros = (decided_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros}-{item_id}"
+
+
+def _check_cursor(session: Session, queue: Queue, after: tuple[datetime, int]) -> None:
+    """A cursor names a decision the feed listed: an item of this queue, decided then. A
+    listed decision is final (its undo window had closed), so it stays so; anything else
+    is a cursor made up or taken from another queue, which would otherwise page on quietly
+    from wherever it points, or wait for ever."""
+    decided_at, item_id = after
+    found = session.scalar(
+        select(Item.id).where(
+            Item.id == item_id,
+            Item.queue_id == queue.id,
+            Item.status.in_(_STATUSES),
+            Item.decided_at == decided_at,
         )
-    return decided_at, number
+    )
+    if found is None:
+        raise _cursor_error()
 
 
 def parse_limit(raw: str | None) -> int:
@@ -78,10 +112,6 @@ def parse_limit(raw: str | None) -> int:
             "invalid limit", {"limit": f"must be a whole number from 1 to {MAX_LIMIT}"}
         )
     return int(raw)
-
-
-def _cursor_of(decided_at: datetime, item_id: int) -> str:
-    return f"{decided_at.isoformat()}_{item_id}"
 
 
 @built_once
@@ -134,6 +164,8 @@ def decisions_page(
     """The queue's settled decisions after `cursor` (from the first without one), at most
     `limit`. Raises ValidationFailed for a cursor this endpoint did not make."""
     after = parse_cursor(cursor)
+    if after is not None:
+        _check_cursor(session, queue, after)
     settled = now - timedelta(seconds=SETTLE_SECONDS)
     params: dict[str, Any] = {"b_queue": queue.id, "b_settled": settled, "b_limit": limit + 1}
     if after is not None:

@@ -3,6 +3,7 @@ each once, oldest first, once they can no longer be undone."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -102,6 +103,13 @@ def test_settled_decisions_come_once_each_in_order_page_by_page(app, client, fac
     assert (override["ai_label"], override["reason_code"]) == ("reject", "wrong_label")
     assert second["has_more"] is False
 
+    # The cursor goes into a URL as it is, and only into this queue's feed.
+    assert re.fullmatch(r"[0-9]+-[0-9]+", second["cursor"])
+    other = factory.queue()
+    refused = client.get(
+        f"/api/v1/queues/{other.slug}/decisions?after={second['cursor']}", headers=as_role("ml")
+    )
+    assert refused.status_code == 422 and "after" in error_fields(refused)
     # Nothing new: the same cursor back, to ask with again later.
     idle = _feed(client, as_role("ml"), queue.slug, after=second["cursor"])
     assert (idle["decisions"], idle["cursor"]) == ([], second["cursor"])
@@ -118,8 +126,11 @@ def test_bad_cursors_and_limits_name_the_parameter(client, factory, as_role):
     url = f"/api/v1/queues/{queue.slug}/decisions"
     for params, field in (
         ({"after": "yesterday"}, "after"),
-        ({"after": "2026-11-28T10:00:00_12"}, "after"),  # no time zone: not one of ours
-        ({"after": "2026-11-28T10:00:00+00:00_-3"}, "after"),
+        ({"after": "2026-11-28T10:00:00+00:00_12"}, "after"),  # not the cursors' form
+        ({"after": "1764322800000000--3"}, "after"),
+        ({"after": "9" * 21 + "-1"}, "after"),
+        # Well formed, but no decision of this queue: made up, or another queue's.
+        ({"after": "1764322800000000-1"}, "after"),
         ({"limit": "0"}, "limit"),
         ({"limit": "1001"}, "limit"),
         ({"limit": "ten"}, "limit"),
