@@ -12,9 +12,9 @@ one (18 s) for a word that none has; for whole words its estimate is close, and 
 the index. ix_items_payload_words (migration 0020) holds the expression PAYLOAD_WORDS_SQL.
 
 SQLite, the zero-setup default, has no such index: a function of ours (registered on every
-connection, see register_sqlite_function) reads each item's values and wants every word of
-the search among their words, and no `-word` (no phrases, no `or`). Good enough for a
-queue that fits in SQLite.
+connection, see register_sqlite_function) reads each item's values and reads the search
+as websearch_to_tsquery does (search_clauses): the same words, phrases, `or` and `-word`.
+It reads every payload of the queue, which is fine at the sizes SQLite suits.
 """
 
 from __future__ import annotations
@@ -107,25 +107,58 @@ def _values_text(value: Any, parts: list[str]) -> None:
         parts.append(str(value))
 
 
-def _has_word(text: str, word: str) -> bool:
-    """The word is in the text, and not as a part of a longer word."""
-    return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text) is not None
+# A search's terms: a quoted phrase (perhaps -"negated", its closing quote optional) or a
+# run of other characters between spaces.
+_TERM = re.compile(r'-*"[^"]*"?|\S+')
+# Words as PostgreSQL's parser finds them: letters and digits; anything else, the
+# underscore too, separates them ("web_form" is "web" and "form", "help." is "help").
+_WORD_CHARS = re.compile(r"[^\W_]+")
+# (negated, the words in a row): a term of the search.
+Term = tuple[bool, list[str]]
+
+
+def search_clauses(search: str) -> list[list[Term]]:
+    """The search as websearch_to_tsquery reads it: clauses that must all hold, each a list
+    of alternatives joined by `or`. A term with an odd number of leading dashes is negated
+    (PostgreSQL reads "--word" as "not not word"); one without a letter or digit counts
+    for nothing."""
+    clauses: list[list[Term]] = []
+    or_next = False
+    for token in _TERM.findall(search.casefold()):
+        if token == "or" and clauses:
+            or_next = True
+            continue
+        dashes = len(token) - len(token.lstrip("-"))
+        words = _WORD_CHARS.findall(token)
+        if not words:
+            continue
+        term = (dashes % 2 == 1, words)
+        if or_next:
+            clauses[-1].append(term)
+        else:
+            clauses.append([term])
+        or_next = False
+    return clauses
+
+
+def _has_phrase(text: str, words: list[str]) -> bool:
+    """The words, in a row, as whole words of the text."""
+    phrase = r"[\W_]+".join(re.escape(word) for word in words)
+    return re.search(rf"(?<![^\W_]){phrase}(?![^\W_])", text) is not None
 
 
 def _has_words(payload_json: str | None, search: str | None) -> int:
-    """1 if every word of the search (quotes aside) is among the words of the payload's
-    values, and no -word is."""
+    """1 if the payload's values (their words, in any case) satisfy the search."""
     if payload_json is None or search is None:
         return 0
     parts: list[str] = []
     _values_text(json.loads(payload_json), parts)
     text = "\n".join(parts).casefold()
-    words = search.replace('"', " ").casefold().split()
-    wanted = [word for word in words if not word.startswith("-")]
-    unwanted = [word[1:] for word in words if word.startswith("-") and len(word) > 1]
     return int(
-        all(_has_word(text, word) for word in wanted)
-        and not any(_has_word(text, word) for word in unwanted)
+        all(
+            any(_has_phrase(text, words) != negated for negated, words in clause)
+            for clause in search_clauses(search)
+        )
     )
 
 
