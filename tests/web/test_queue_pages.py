@@ -381,3 +381,39 @@ def test_the_queue_is_searched_by_the_words_of_its_items(app, client, factory, m
     hostile = client.get("/queues/support?q=%3Cscript%3Ealert(1)%3C/script%3E")
     assert hostile.status_code == 200 and "<script>alert(1)" not in hostile.text
     assert "No items match these filters." in hostile.text
+
+
+def test_a_bad_choice_is_left_out_and_the_others_kept(app, client, factory):
+    support = factory.queue("support")
+    add_items(app, "support", 2, payload={"text": "Printer jams"}, prefix="jam")
+    add_items(app, "support", 2, payload={"text": "Printer jams"}, prefix="rej", label="reject")
+    login(client, reviewer_in(factory, support).email)
+
+    page = client.get("/queues/support?label=reject&q=%21%21&band=huge")
+    assert page.status_code == 400
+    assert "The choices marked below were not understood and were left out" in page.text
+    # The label still applies; the search box keeps what was typed, to be fixed.
+    assert ">rej-1</a>" in page.text and ">jam-1</a>" not in page.text
+    assert '<option value="reject" selected>reject</option>' in page.text
+    assert 'name="q" value="!!"' in page.text
+    assert "type a word or a number" in page.text
+    # A page link gone stale starts the list again, under the same filters.
+    stale = client.get("/queues/support?label=reject&after=nonsense")
+    assert "That page link is out of date" in stale.text and ">rej-1</a>" in stale.text
+
+
+def test_decided_only_choices_on_waiting_items_are_named_as_left_out(app, client, factory):
+    support = factory.queue("support")
+    add_items(app, "support", 2)
+    reviewer = reviewer_in(factory, support)
+    login(client, reviewer.email)
+    args = f"final_label=reject&outcome=overridden&decided_by={reviewer.id}"
+    waiting = client.get(f"/queues/support?{args}").text
+    assert (
+        "Final label, Outcome, Decided by: apply only to decided items, so they were left out"
+        in waiting
+    )
+    assert ">item-1</a>" in waiting
+    auto = client.get(f"/queues/support?status=auto_approved&{args}").text
+    assert "Outcome, Decided by: apply only to items decided by a person" in auto
+    assert "left out" not in client.get("/queues/support?status=decided&" + args).text

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug import Response
+from werkzeug.datastructures import MultiDict
 
 from models import Item, Queue
 from models.base import utcnow
@@ -66,12 +69,23 @@ def render_items(
     session = db_session()
     errors: dict[str, str] = {}
     deciders = queue_views.deciders(session)
+    people = {person.id for person in deciders}
     try:
-        filters = queue_views.parse_filters(request.args, queue, {person.id for person in deciders})
+        filters = queue_views.parse_filters(request.args, queue, people)
         page = queue_views.queue_page(session, queue, filters, request.args.get("after"), utcnow())
     except ValidationFailed as exc:
+        # Only what was not understood is left out (and the list starts again at its first
+        # page): the rest of what the user chose stays, to be fixed rather than redone.
         errors = exc.fields
-        filters = queue_views.QueueFilters()
+        kept = MultiDict(
+            (name, value)
+            for name, value in request.args.items(multi=True)
+            if name not in errors and name != "after"
+        )
+        try:
+            filters = queue_views.parse_filters(kept, queue, people)
+        except ValidationFailed:
+            filters = queue_views.QueueFilters()
         page = queue_views.queue_page(session, queue, filters, None, utcnow())
     body = render_template(
         "queue/items.html",
@@ -91,8 +105,23 @@ def render_items(
         now=utcnow(),
         find=find,
         find_error=find_error,
+        typed_search=request.args.get("q", ""),
+        set_aside=_set_aside(request.args, page.filters),
     )
     return make_response(body, 400 if errors and status == 200 else status)
+
+
+# The decided items' choices, as the form names them.
+DECIDED_CHOICES = {"final_label": "Final label", "outcome": "Outcome", "decided_by": "Decided by"}
+
+
+def _set_aside(args: Any, filters: queue_views.QueueFilters) -> list[str]:
+    """The decided items' choices the form sent that do not apply to the status shown (one
+    form holds them all): named on the page, rather than dropped without a word."""
+    applied = filters.as_params()
+    return [
+        label for name, label in DECIDED_CHOICES.items() if args.get(name) and name not in applied
+    ]
 
 
 @bp.get("/queues/<slug>/counts")
