@@ -50,6 +50,12 @@ class Queue(Base):
         back_populates="queue", order_by="PolicyVersion.version"
     )
 
+    @property
+    def all_labels(self) -> list[str]:
+        """Every label the queue has had: those offered now, then the retired ones (which
+        past decisions, and so filters and datasets, still name)."""
+        return [*self.labels, *(self.retired_labels or [])]
+
 
 # pending_approval: waits for a second policy owner (four eyes); active: the one in force
 # (exactly one per queue); retired: was active once; rejected: the second owner said no.

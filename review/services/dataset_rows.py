@@ -108,7 +108,7 @@ def parse_filter(raw: Any, queue: Queue, now: datetime, prefix: str = "filter") 
     if scope not in SCOPES:
         errors[f"{prefix}.scope"] = f"must be one of: {', '.join(SCOPES)}"
     labels = raw.get("labels") or []
-    known = set(queue.labels) | set(getattr(queue, "retired_labels", None) or [])
+    known = set(queue.all_labels)
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         errors[f"{prefix}.labels"] = "must be a list of label names"
         labels = []

@@ -55,7 +55,7 @@ def _retire_list(value: Any, queue: Queue, labels: Any) -> list[str]:
             "retired_labels must be a list of labels",
             {"retired_labels": "must be a list of label names"},
         )
-    known = set(queue.labels) | set(queue.retired_labels or [])
+    known = set(queue.all_labels)
     if unknown := [v for v in value if v not in known]:
         raise ValidationFailed(
             "retired_labels names labels the queue never had",

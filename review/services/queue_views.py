@@ -159,7 +159,6 @@ def parse_filters(args: Any, queue: Queue, deciders: Collection[int] | None = No
     decided_by = _whole_number(args, "decided_by", errors, "choose a person from the list")
     if decided_by is not None and deciders is not None and decided_by not in deciders:
         errors["decided_by"] = "choose a person from the list"
-    all_labels = [*queue.labels, *(queue.retired_labels or [])]
     try:
         search = parse_search(args.get("q"))
     except ValidationFailed as exc:
@@ -179,7 +178,7 @@ def parse_filters(args: Any, queue: Queue, deciders: Collection[int] | None = No
         min_priority=min_priority,
         no_recommendation=args.get("no_rec") == "1",
         ai_unavailable=args.get("ai_unavailable") == "1",
-        final_label=_choice(args, "final_label", all_labels, errors),
+        final_label=_choice(args, "final_label", queue.all_labels, errors),
         outcome=_choice(args, "outcome", OUTCOMES, errors),
         decided_by=decided_by,
         search=search,

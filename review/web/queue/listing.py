@@ -100,7 +100,6 @@ def render_items(
         status_names=STATUS_NAMES,
         outcomes=OUTCOME_NAMES,
         deciders=deciders,
-        all_labels=[*queue.labels, *queue.retired_labels],
         counts_every=COUNTS_EVERY,
         now=utcnow(),
         find=find,
