@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from models import Item, Queue, Recommendation, Review
 from review.domain.datasets import reviewer_pseudonym
 from review.services.errors import ValidationFailed
+from review.services.queue_views import DECIDED_STATUSES
 from review.services.review_actions import UNDO_SECONDS
 from review.services.routing import latest_policy_version
 from review.services.statements import built_once
@@ -39,8 +40,6 @@ SETTLE_SECONDS = 60
 assert SETTLE_SECONDS > UNDO_SECONDS  # a listed decision can no longer be undone
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-# Items decided by a person, and by the policy (queue_views.DECIDED_STATUSES).
-_STATUSES = ("decided", "auto_approved")
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ def _check_cursor(session: Session, queue: Queue, after: tuple[datetime, int]) -
         select(Item.id).where(
             Item.id == item_id,
             Item.queue_id == queue.id,
-            Item.status.in_(_STATUSES),
+            Item.status.in_(DECIDED_STATUSES),
             Item.decided_at == decided_at,
         )
     )
@@ -172,7 +171,8 @@ def decisions_page(
         params["b_after_time"], params["b_after_id"] = after
     statement = _page_statement(after is not None)
     walks = [
-        list(session.execute(statement, {**params, "b_status": status})) for status in _STATUSES
+        list(session.execute(statement, {**params, "b_status": status}))
+        for status in DECIDED_STATUSES
     ]
     rows = list(heapq.merge(*walks, key=lambda row: (row.decided_at, row.id)))
     shown = rows[:limit]

@@ -561,10 +561,15 @@ def _few_matches(session: Session, shape: _Shape, params: dict[str, Any]) -> lis
     return ids if len(ids) <= FEW_MATCHES else None
 
 
+def _matching(shape: _Shape) -> Select[int]:
+    """The ids of the items the filters of this shape match (for counts and lookups)."""
+    return select(Item.id).where(*_conditions(shape))
+
+
 @built_once
 def _matching_ids_statement(shape: _Shape) -> Select[int]:
     # No join and no order: nothing but the word index to read first, then those items.
-    return select(Item.id).where(*_conditions(shape)).limit(bindparam("b_few", type_=Integer))
+    return _matching(shape).limit(bindparam("b_few", type_=Integer))
 
 
 def _queue_row(row: Row[*tuple[Any, ...]], now: datetime) -> QueueRow:
@@ -573,7 +578,7 @@ def _queue_row(row: Row[*tuple[Any, ...]], now: datetime) -> QueueRow:
     leased = leased_by_id is not None and lease_expires_at is not None and lease_expires_at >= now
     holder = (display_name or email or "a reviewer") if leased else None
     lined_up = leased and lease_started_at is None
-    decider = (decider_name or decider_email) or None
+    decider = decider_name or decider_email or None
     return QueueRow(ListedItem(*shown), preview_text(payload), holder, lined_up, decider)
 
 
@@ -608,7 +613,7 @@ def queue_counts(
 
 @built_once
 def _matching_counter(shape: _Shape) -> CappedCounts:
-    return CappedCounts(matching=select(Item.id).where(*_conditions(shape)))
+    return CappedCounts(matching=_matching(shape))
 
 
 @built_once
@@ -625,5 +630,5 @@ def _counter(matching: _Shape | None) -> CappedCounts:
         "pending": in_queue.where(Item.status == "pending"),
     }
     if matching is not None:
-        queries["matching"] = select(Item.id).where(*_conditions(matching))
+        queries["matching"] = _matching(matching)
     return CappedCounts(**queries)
