@@ -23,6 +23,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Boolean, text
@@ -41,7 +42,6 @@ PAYLOAD_WORDS_SQL = (
 # The search as people type it, read as a search engine would.
 _QUERY_SQL = "websearch_to_tsquery('simple'::regconfig, {search})"
 _SQLITE_FUNCTION = "rw_payload_has_words"
-_WORD = re.compile(r"\w", re.UNICODE)
 
 
 def parse_search(raw: Any) -> str | None:
@@ -54,7 +54,7 @@ def parse_search(raw: Any) -> str | None:
         raise ValidationFailed(
             "search too long", {"q": f"search for at most {MAX_SEARCH_CHARS} characters"}
         )
-    if not _WORD.search(text):
+    if not search_clauses(text):  # nothing but punctuation and underscores
         raise ValidationFailed("nothing to search for", {"q": "type a word or a number"})
     return text
 
@@ -141,10 +141,20 @@ def search_clauses(search: str) -> list[list[Term]]:
     return clauses
 
 
-def _has_phrase(text: str, words: list[str]) -> bool:
-    """The words, in a row, as whole words of the text."""
+def _phrase_pattern(words: list[str]) -> re.Pattern[str]:
+    """The words, in a row, as whole words of a text."""
     phrase = r"[\W_]+".join(re.escape(word) for word in words)
-    return re.search(rf"(?<![^\W_]){phrase}(?![^\W_])", text) is not None
+    return re.compile(rf"(?<![^\W_]){phrase}(?![^\W_])")
+
+
+@lru_cache(maxsize=64)
+def _compiled_clauses(search: str) -> tuple[tuple[tuple[bool, re.Pattern[str]], ...], ...]:
+    """search_clauses with each term as its pattern, worked out once per search: SQLite
+    asks _has_words for every item of the queue."""
+    return tuple(
+        tuple((negated, _phrase_pattern(words)) for negated, words in clause)
+        for clause in search_clauses(search)
+    )
 
 
 def _has_words(payload_json: str | None, search: str | None) -> int:
@@ -156,8 +166,8 @@ def _has_words(payload_json: str | None, search: str | None) -> int:
     text = "\n".join(parts).casefold()
     return int(
         all(
-            any(_has_phrase(text, words) != negated for negated, words in clause)
-            for clause in search_clauses(search)
+            any((pattern.search(text) is not None) != negated for negated, pattern in clause)
+            for clause in _compiled_clauses(search)
         )
     )
 
