@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from models import Item, Review
 from review.db import db_session
 from tests.conftest import csrf_from, login
-from tests.web.ui_helpers import add_items, htmx_headers, reviewer_in, shown_item
+from tests.web.ui_helpers import add_items, cut_redis, htmx_headers, reviewer_in, shown_item
 
 
 def count_of(html: str, slug: str, name: str) -> int:
@@ -417,3 +417,18 @@ def test_decided_only_choices_on_waiting_items_are_named_as_left_out(app, client
     auto = client.get(f"/queues/support?status=auto_approved&{args}").text
     assert "Outcome, Decided by: apply only to items decided by a person" in auto
     assert "left out" not in client.get("/queues/support?status=decided&" + args).text
+
+
+def test_search_and_decided_filters_need_only_the_database(app, client, factory):
+    """With Redis out of reach, the queue page still searches, filters and counts."""
+    support = factory.queue("support")
+    add_items(app, "support", 2, payload={"text": "Printer jams"}, prefix="jam")
+    reviewer = reviewer_in(factory, support)
+    login(client, reviewer.email)
+    cut_redis(app)
+    found = client.get("/queues/support?q=printer")
+    assert found.status_code == 200 and ">jam-2</a>" in found.text
+    counts = client.get("/queues/support/counts?q=printer")
+    assert 'data-count="matching">2<' in counts.text
+    decided = client.get(f"/queues/support?status=decided&decided_by={reviewer.id}")
+    assert decided.status_code == 200 and "No items match these filters." in decided.text

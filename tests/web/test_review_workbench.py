@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from redis import Redis
-from rq import Queue as RqQueue
 from sqlalchemy import func, select, update
 
 from models import Item, Queue, Review
@@ -15,7 +13,14 @@ from models.base import utcnow
 from review.db import db_session
 from review.web.queue.highlight import highlight
 from tests.conftest import csrf_from, login
-from tests.web.ui_helpers import add_items, htmx_headers, idempotency_key, reviewer_in, shown_item
+from tests.web.ui_helpers import (
+    add_items,
+    cut_redis,
+    htmx_headers,
+    idempotency_key,
+    reviewer_in,
+    shown_item,
+)
 
 
 def open_review(client, slug):
@@ -198,9 +203,7 @@ def page_id(html: str) -> str:
     return re.search(r'data-review-page="([0-9a-f]{16})"', html).group(1)
 
 
-def test_a_reload_keeps_the_items_when_the_old_pages_release_arrives_late(
-    app, client, factory
-):
+def test_a_reload_keeps_the_items_when_the_old_pages_release_arrives_late(app, client, factory):
     # A reload: the new page's request is answered before the old page's releases (sent as
     # it was hidden) arrive. They must not take the items the new page now shows.
     support = factory.queue("support")
@@ -310,9 +313,7 @@ def test_banner_says_the_worker_is_down_and_the_ai_is_down(app, client, factory)
 def test_a_redis_outage_does_not_break_the_review_page(app, client, factory):
     support = factory.queue("support")
     add_items(app, "support", 1)
-    dead = Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.5)
-    app.extensions["redis"] = dead
-    app.extensions["rq_queue"] = RqQueue("workbench-test", connection=dead)
+    cut_redis(app)
     login(client, reviewer_in(factory, support).email)
     html, token = open_review(client, "support")
     banner = client.get("/queues/support/system-status")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from redis import Redis
+from rq import Queue as RqQueue
+
 from review.db import db_session
 from review.services import ingest, queues
 
@@ -71,3 +74,10 @@ def reviewer_in(factory, *queues, role: str = "reviewer", email: str | None = No
     for queue in queues:
         factory.member(queue, user)
     return user
+
+
+def cut_redis(app) -> None:
+    """From now on the app's Redis (and the job queue on it) cannot be reached."""
+    dead = Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.5)
+    app.extensions["redis"] = dead
+    app.extensions["rq_queue"] = RqQueue("workbench-test", connection=dead)

@@ -12,6 +12,7 @@ from models import Item
 from review.db import db_session
 from review.domain.datasets import reviewer_pseudonym
 from tests.web.api.helpers import error_fields, ingest, put_policy, recommended
+from tests.web.ui_helpers import cut_redis
 
 
 def _feed(client, headers, slug, **params):
@@ -151,3 +152,16 @@ def test_only_members_and_readers_may_poll(client, factory, as_role):
     assert (
         client.get("/api/v1/queues/no-such-queue/decisions", headers=as_role()).status_code == 404
     )
+
+
+def test_the_feed_needs_only_the_database(app, client, factory, as_role):
+    """With Redis out of reach (worker and webhooks stalled), polling still gets every
+    settled decision."""
+    queue = factory.queue()
+    owner = as_role("policy_owner")
+    assert put_policy(client, owner, queue.slug, 0.9).status_code == 201
+    ingest(client, owner, queue.slug, {"items": [recommended("A-1", "reject", 0.97)]})
+    _age(app, ["A-1"])
+    cut_redis(app)
+    page = _feed(client, as_role("ml"), queue.slug)
+    assert [d["external_id"] for d in page["decisions"]] == ["A-1"]
